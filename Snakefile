@@ -1,0 +1,39 @@
+# archssl: one study = one DAG of cacheable file targets.
+#
+#   snakemake --cores 2                      # the built-in mini study (config/config.yaml)
+#   snakemake --configfile config/presets/cifar.yaml --profile profiles/slurm
+#   snakemake --report results/report.html   # the report, once the study is done
+#
+# Stages (one rule file and one package module each):
+#   data -> archs -> pretrain -> features -> probe -> tables -> figures (-> report)
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The default study unless config files are given (--configfile replaces it rather than being merged
+# into it, so a preset never inherits the mini study's keys).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/archs.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/probe.smk"
+include: "workflow/rules/analysis.smk"
+
+
+rule all:
+    input:
+        rules.provenance.output,
+        rules.tables.output,
+        rules.figures.output,
+    default_target: True

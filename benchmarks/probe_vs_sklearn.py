@@ -1,0 +1,231 @@
+"""Benchmark: archssl's ``lbfgs_logreg`` probe vs scikit-learn's ``LogisticRegression(solver="lbfgs")``.
+
+Both run the full standard protocol: a sweep over the regularisation grid (default 45 log-spaced values of
+``l2`` in [1e-6, 1e5]), selection on the validation split (best val top-1; ties -> strongest
+regularisation), refit on train+val with the selected value, top-1 on test.
+
+scikit-learn is used the way a user would: one ``LogisticRegression(C=C)`` per grid value with the default
+``tol`` (1e-4) and ``max_iter`` (100), ``C = 1 / (n * l2)`` (the exact mapping to our objective, see
+``archssl.evaluate.probes.lbfgs``; ``n`` = rows fitted, so the refit uses the same ``l2``), fitted from scratch
+(``--sklearn-mode loop``, the default) or warm-started along the grid from strong to weak regularisation
+(``--sklearn-mode warm_start``: ``warm_start=True`` and ``set_params(C=...)``). ConvergenceWarnings are
+counted, not shown.
+
+Tasks: (a) a synthetic, seeded 50,000 x 512, 100-class problem (Gaussian class means + anisotropic
+correlated noise, rectified like post-ReLU features; val and test 10,000 rows each; skip with
+``--no-synthetic``) and (b) every feature file given with ``--features`` (paths or globs, e.g.
+``'results/features/**/*.h5'``; each file's deepest tap unless ``--tap``; multi-label files are skipped).
+
+Timings are wall-clock (and process CPU time, all threads) on whatever machine runs this; on a shared
+machine they are noisy. ``--sklearn-subset N`` times sklearn on N evenly spaced grid values only and
+extrapolates its sweep time (stated in the output and the record); by default everything is measured.
+The last line printed is the overall speed-up and the largest test-accuracy gap. ``--record`` appends the
+figures to ``benchmarks/RESULTS.md``.
+
+    PYTHONPATH=src python benchmarks/probe_vs_sklearn.py --record
+    PYTHONPATH=src python benchmarks/probe_vs_sklearn.py --no-synthetic --features 'results/features/**/*.h5'
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import glob
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from archssl.evaluate.probes import l2_grid, l2_to_C, make_probe  # noqa: E402
+from archssl.evaluate.probes.base import available_cores, select_best  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+SECTION = "## lbfgs_logreg probe vs scikit-learn (benchmarks/probe_vs_sklearn.py)"
+
+
+def synthetic(n_train=50000, n_val=10000, n_test=10000, dim=512, classes=100, seed=0, sep=0.15):
+    """Gaussian class means (scale ``sep``) + correlated noise with a power-law spectrum, rectified."""
+    rng = np.random.default_rng(seed)
+    spectrum = 1.0 / np.sqrt(1.0 + np.arange(dim))
+    spectrum *= np.sqrt(dim / (spectrum**2).sum())  # unit average variance
+    rot = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
+    means = rng.normal(size=(classes, dim)) * sep
+
+    def draw(n):
+        y = rng.integers(0, classes, n)
+        X = means[y] + (rng.normal(size=(n, dim)) * spectrum) @ rot.T
+        return np.maximum(X + 0.3, 0.0).astype(np.float32), y.astype(np.int64)
+
+    return draw(n_train), draw(n_val), draw(n_test)
+
+
+def timed(fn):
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
+def run_ours(train, val, test, num_classes, grid_kw):
+    probe = make_probe("lbfgs_logreg", **grid_kw)
+    res, wall, cpu = timed(lambda: probe.fit_evaluate(train, val, test, num_classes=num_classes, metric="top1"))
+    return {"wall": wall, "cpu": cpu, "test_top1": res["test"]["top1"], "l2": res["selected"]["l2"],
+            "val_curve": [c["val_top1"] for c in res["val_curve"]],
+            "iters": sum(c["n_iter"] for c in res["val_curve"]) + res["selected"]["refit_n_iter"],
+            "unconverged": sum(not c["converged"] for c in res["val_curve"])}
+
+
+def run_sklearn(train, val, test, l2s, mode="loop", subset=None):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    (Xtr, ytr), (Xva, yva), (Xte, yte) = train, val, test
+    idx = list(range(len(l2s)))
+    if subset:
+        idx = sorted(set(np.linspace(0, len(l2s) - 1, subset).round().astype(int).tolist()))
+    accs, times_w, times_c, n_warn = {}, {}, {}, 0
+    model = LogisticRegression(warm_start=(mode == "warm_start"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        for i in idx:
+            model.set_params(C=l2_to_C(l2s[i], len(ytr)))
+            _, w, c = timed(lambda: model.fit(Xtr, ytr))
+            accs[i] = float((model.predict(Xva) == yva).mean())
+            times_w[i], times_c[i] = w, c
+        best_pos = select_best([accs[i] for i in idx])
+        best = idx[best_pos]
+        Xall, yall = np.concatenate([Xtr, Xva]), np.concatenate([ytr, yva])
+        refit = LogisticRegression(C=l2_to_C(l2s[best], len(yall)))
+        _, rw, rc = timed(lambda: refit.fit(Xall, yall))
+        n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    test_acc = float((refit.predict(Xte) == yte).mean())
+    sweep_w, sweep_c = sum(times_w.values()), sum(times_c.values())
+    extrap = len(idx) < len(l2s)
+    if extrap:  # extrapolate the sweep from the measured subset (mean time per value)
+        sweep_w *= len(l2s) / len(idx)
+        sweep_c *= len(l2s) / len(idx)
+    return {"wall": sweep_w + rw, "cpu": sweep_c + rc, "test_top1": test_acc, "l2": l2s[best],
+            "val_curve": [accs.get(i) for i in range(len(l2s))], "warnings": n_warn,
+            "measured_values": len(idx), "extrapolated": extrap}
+
+
+def feature_tasks(patterns, tap=None):
+    from archssl.evaluate.featurestore import read_features
+
+    paths = []
+    for pat in patterns:
+        hits = sorted(glob.glob(pat, recursive=True))
+        paths.extend(hits if hits else ([pat] if os.path.exists(pat) else []))
+    for p in paths:
+        fs = read_features(p, tap=tap)
+        if fs.multilabel:
+            print(f"skip {p}: multi-label targets (this benchmark compares single-label top-1)")
+            continue
+        k = int(max(fs[s].y.max() for s in fs.splits)) + 1
+        yield f"{p}[{fs.tap}]", fs.xy("train"), fs.xy("val"), fs.xy("test"), k
+
+
+def record(rows, args, speedup, gap, extrapolated):
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import sklearn
+    import torch
+
+    lines = []
+    if not RESULTS.exists() or SECTION not in RESULTS.read_text():
+        if not RESULTS.exists():
+            lines.append("# Benchmark results\n\nRecorded by the scripts in `benchmarks/`; newest entries last.\n")
+        lines.append(f"\n{SECTION}\n\nCommand: `PYTHONPATH=src python benchmarks/probe_vs_sklearn.py --record` "
+                     "(see the script's docstring for the protocol).\n")
+    lines.append(
+        f"\n### {stamp}: {available_cores()} CPU cores ({cpu}), torch {torch.__version__}, "
+        f"scikit-learn {sklearn.__version__}; sklearn mode `{args.sklearn_mode}`, grid {args.num_l2} values "
+        f"[{args.l2_min:g}, {args.l2_max:g}]{'; sklearn sweep EXTRAPOLATED from a subset of the grid' if extrapolated else ''}\n"
+    )
+    lines.append("\n| task | ours wall s | ours CPU s | sklearn wall s | sklearn CPU s | speed-up (wall) "
+                 "| ours test top-1 | sklearn test top-1 | gap (points) | ours l2 | sklearn l2 | sklearn ConvergenceWarnings |\n")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    for r in rows:
+        o, s = r["ours"], r["sk"]
+        lines.append(
+            f"| {r['task']} | {o['wall']:.1f} | {o['cpu']:.1f} | {s['wall']:.1f}{' (extrap.)' if s['extrapolated'] else ''} "
+            f"| {s['cpu']:.1f} | {s['wall'] / o['wall']:.1f}x | {100 * o['test_top1']:.2f} | {100 * s['test_top1']:.2f} "
+            f"| {100 * (o['test_top1'] - s['test_top1']):+.2f} | {o['l2']:.3g} | {s['l2']:.3g} | {s['warnings']} |\n"
+        )
+    lines.append(f"\nOverall: speed-up {speedup:.1f}x (total wall time), largest |accuracy gap| {gap:.2f} points. "
+                 "Shared machine: wall times are noisy.\n")
+    with open(RESULTS, "a") as f:
+        f.writelines(lines)
+    print(f"appended to {RESULTS}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--features", nargs="*", default=[], help="feature files or globs (quote globs)")
+    ap.add_argument("--tap", default=None)
+    ap.add_argument("--no-synthetic", action="store_true")
+    ap.add_argument("--n-train", type=int, default=50000)
+    ap.add_argument("--n-val", type=int, default=10000)
+    ap.add_argument("--n-test", type=int, default=10000)
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--classes", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--num-l2", type=int, default=45)
+    ap.add_argument("--l2-min", type=float, default=1e-6)
+    ap.add_argument("--l2-max", type=float, default=1e5)
+    ap.add_argument("--sklearn-mode", choices=("loop", "warm_start"), default="loop")
+    ap.add_argument("--sklearn-subset", type=int, default=None,
+                    help="time sklearn on this many grid values only and extrapolate (stated in the output)")
+    ap.add_argument("--skip-sklearn", action="store_true", help="time our probe only")
+    ap.add_argument("--record", action="store_true", help=f"append the figures to {RESULTS}")
+    args = ap.parse_args(argv)
+
+    grid_kw = {"num_l2": args.num_l2, "l2_min": args.l2_min, "l2_max": args.l2_max}
+    l2s = l2_grid(args.num_l2, args.l2_min, args.l2_max)
+    tasks = []
+    if not args.no_synthetic:
+        tr, va, te = synthetic(args.n_train, args.n_val, args.n_test, args.dim, args.classes, args.seed)
+        tasks.append((f"synthetic {args.n_train}x{args.dim}, {args.classes} classes", tr, va, te, args.classes))
+    rows = []
+    for name, tr, va, te, k in list(tasks) + list(feature_tasks(args.features, args.tap)):
+        print(f"== {name}: train {tr[0].shape}, val {va[0].shape}, test {te[0].shape}, {k} classes", flush=True)
+        ours = run_ours(tr, va, te, k, grid_kw)
+        print(f"ours:    {ours['wall']:.1f} s wall, {ours['cpu']:.1f} s CPU, {ours['iters']} L-BFGS iterations, "
+              f"{ours['unconverged']} grid values unconverged, selected l2={ours['l2']:.3g}, "
+              f"test top-1 {100 * ours['test_top1']:.2f}", flush=True)
+        if args.skip_sklearn:
+            continue
+        sk = run_sklearn(tr, va, te, l2s, args.sklearn_mode, args.sklearn_subset)
+        note = (f" (EXTRAPOLATED from {sk['measured_values']} of {len(l2s)} grid values)" if sk["extrapolated"] else "")
+        print(f"sklearn: {sk['wall']:.1f} s wall, {sk['cpu']:.1f} s CPU{note}, {sk['warnings']} ConvergenceWarnings, "
+              f"selected l2={sk['l2']:.3g}, test top-1 {100 * sk['test_top1']:.2f}", flush=True)
+        vals = [(a, b) for a, b in zip(ours["val_curve"], sk["val_curve"]) if b is not None]
+        print("val top-1 per grid value (ours / sklearn): "
+              + " ".join(f"{100 * a:.1f}/{100 * b:.1f}" for a, b in vals), flush=True)
+        rows.append({"task": name, "ours": ours, "sk": sk})
+    if not rows:
+        print("no comparisons run")
+        return 1
+    speedup = sum(r["sk"]["wall"] for r in rows) / sum(r["ours"]["wall"] for r in rows)
+    gap = max(abs(r["ours"]["test_top1"] - r["sk"]["test_top1"]) for r in rows) * 100
+    extrapolated = any(r["sk"]["extrapolated"] for r in rows)
+    if args.record:
+        record(rows, args, speedup, gap, extrapolated)
+    print(f"speed-up {speedup:.1f}x (total wall time{', sklearn EXTRAPOLATED' if extrapolated else ''}); "
+          f"largest test accuracy gap {gap:.2f} points")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Analysis: tidy tables, correlations across architectures, and the figures of the report."""

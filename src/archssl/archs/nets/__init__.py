@@ -1,0 +1,1 @@
+"""PyTorch modules of the architecture families (imported lazily by ``Family.build``)."""

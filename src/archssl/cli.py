@@ -1,0 +1,276 @@
+"""The ``archssl`` command line: every workflow stage also runs by hand.
+
+    archssl data prepare NAME --out results/data/NAME/images.h5 [--image-size 32] [--seed 0]
+    archssl data check --data-root DIR NAME...
+    archssl archs show NAME_OR_SPEC [--image-size N]
+    archssl archs list --preset P | --config config/config.yaml
+    archssl archs write --config CFG --arch ID --out results/archs/ID.yaml
+    archssl pretrain --spec SPEC.yaml --method simclr --data-root results/data --params JSON --out-dir DIR
+    archssl features --backbone DIR/backbone.pt --dataset NAME --params JSON --out FILE.h5
+    archssl probe --features FILE.h5 --params JSON --out FILE.json
+    archssl tables --config CFG --probes-root results/probes --out-dir results/tables
+    archssl figures --tables-dir results/tables --out-dir results/figures
+    archssl config validate CFG
+
+Stage parameters arrive as one JSON string (``--params``): the workflow passes exactly the config section
+a stage depends on, so Snakemake reruns a stage when, and only when, that section changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from archssl.utils import setup_logging
+
+log = logging.getLogger("archssl")
+
+
+def _json_arg(s: str) -> dict:
+    try:
+        out = json.loads(s)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"--params is not valid JSON: {e}") from e
+    if not isinstance(out, dict):
+        raise argparse.ArgumentTypeError("--params must be a JSON object")
+    return out
+
+
+def _load_yaml(path: str | Path) -> dict:
+    import yaml
+
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def _dataset_root(name: str, params: dict) -> Path:
+    """Where dataset ``name`` lives: ``builtin_root`` for generated sets, else data_root / roots override."""
+    from archssl.data import get_dataset
+
+    src = get_dataset(name)
+    if src.builtin:
+        return Path(params["builtin_root"])
+    roots = params.get("roots") or {}
+    if name in roots:
+        return Path(roots[name])
+    if not params.get("data_root"):
+        raise SystemExit(f"dataset {name!r} is read from disk: set data.data_root (or data.roots.{name}) in the config")
+    return Path(params["data_root"]) / name
+
+
+# ------------------------------------------------------------------------------------------------ stages
+
+
+def cmd_data_prepare(a) -> None:
+    from archssl.data import mini
+
+    mini.prepare(a.name, Path(a.out), size=a.image_size, seed=a.seed, pool_size=a.pool_size)
+    log.info("wrote %s", a.out)
+
+
+def cmd_archs_write(a) -> None:
+    import yaml
+
+    from archssl.archs import arch_id
+    from archssl.config import load_config, validate_config
+    from archssl.utils import atomic_path
+
+    specs = validate_config(load_config(a.config))
+    by_id = {arch_id(s): s for s in specs}
+    if a.arch not in by_id:
+        raise SystemExit(f"{a.config}: no architecture with id {a.arch!r}; ids: {', '.join(by_id)}")
+    with atomic_path(a.out) as tmp:
+        tmp.write_text(yaml.safe_dump(by_id[a.arch], sort_keys=True))
+
+
+def cmd_pretrain(a) -> None:
+    from archssl.data import get_dataset
+    from archssl.train.loop import PretrainConfig, pretrain
+    from archssl.utils import set_threads
+
+    set_threads(a.threads)
+    from archssl.methods import METHODS
+
+    p = dict(a.params)
+    spec = _load_yaml(a.spec)
+    ds_name = p.pop("dataset", None)
+    data_params = p.pop("data", None)
+    cfg = PretrainConfig(method=a.method, **p)
+    dataset = None
+    if METHODS.get(a.method).trains:
+        dataset = get_dataset(ds_name).open("train", _dataset_root(ds_name, data_params), cfg.image_size)
+        log.info("pretraining %s with %s on %s (%d images, %d epochs)", Path(a.spec).stem, a.method, ds_name,
+                 len(dataset), cfg.epochs)
+    out = pretrain(spec, dataset, cfg, Path(a.out_dir), stop_after_epochs=a.stop_after_epochs)
+    log.info("wrote %s", out)
+
+
+def cmd_features(a) -> None:
+    from archssl.data import get_dataset
+    from archssl.evaluate.features import extract_to_file
+    from archssl.train.loop import load_backbone
+    from archssl.utils import code_version, set_threads, stable_hash
+
+    if len(a.dataset) != len(a.out):
+        raise SystemExit(f"--dataset and --out need the same number of values ({len(a.dataset)} vs {len(a.out)})")
+    set_threads(a.threads)
+    p = a.params
+    net, state = load_backbone(a.backbone)
+    size = int(p["data"]["image_size"])
+    options = p["data"].get("options") or {}
+    for name, out in zip(a.dataset, a.out):
+        src = get_dataset(name)
+        root = _dataset_root(name, p["data"])
+        opts = dict(options.get(name) or {})
+        attrs = {"arch": a.arch or Path(a.backbone).parent.name, "method": state.get("method", "?"),
+                 "dataset": name, "metric": src.metric, "num_classes": src.num_classes,
+                 "preprocessing": {"image_size": size, "normalize": "imagenet", "pooling": "global_avg",
+                                   "options": opts},
+                 "code_version": code_version(), "config_hash": stable_hash(p)}
+        extract_to_file(net, lambda split: src.open(split, root, size, **opts), Path(out), p["taps"], attrs,
+                        batch_size=int(p["batch_size"]), dtype=p["dtype"], device=p["device"],
+                        num_workers=int(p.get("num_workers", 0)))
+        log.info("wrote %s", out)
+
+
+def cmd_probe(a) -> None:
+    from archssl.evaluate.probe_job import run_probe
+    from archssl.utils import set_threads
+
+    if len(a.features) != len(a.out):
+        raise SystemExit(f"--features and --out need the same number of values ({len(a.features)} vs {len(a.out)})")
+    set_threads(a.threads)
+    for features, out in zip(a.features, a.out):
+        run_probe(Path(features), Path(out), a.params)
+
+
+def cmd_tables(a) -> None:
+    from archssl.analysis.tables import build_tables
+
+    build_tables(Path(a.study), Path(a.out_dir))
+
+
+def cmd_figures(a) -> None:
+    from archssl.analysis.figures import make_figures
+
+    make_figures(Path(a.tables_dir), Path(a.out_dir), a.formats)
+
+
+def cmd_config_validate(a) -> None:
+    from archssl.archs import arch_id
+    from archssl.config import load_config, validate_config
+
+    specs = validate_config(load_config(a.config))
+    print(f"{a.config}: valid; {len(specs)} architectures: {', '.join(arch_id(s) for s in specs)}")
+
+
+def _forward(module: str):
+    def run(a) -> None:
+        import importlib
+
+        sys.exit(importlib.import_module(module).main(a.rest) or 0)
+
+    return run
+
+
+# ------------------------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="archssl", description=__doc__.split("\n\n")[0])
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="built-in datasets and checks of real ones").add_subparsers(dest="sub", required=True)
+    p = data.add_parser("prepare", help="generate a built-in mini-suite dataset")
+    p.add_argument("name")
+    p.add_argument("--out", required=True)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pool-size", type=int, default=6000)
+    p.set_defaults(func=cmd_data_prepare)
+    p = data.add_parser("check", help="verify real datasets on disk", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_forward("archssl.data.check"))
+
+    archs = sub.add_parser("archs", help="architecture specs").add_subparsers(dest="sub", required=True)
+    for name in ("show", "list"):
+        p = archs.add_parser(name, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_forward_with(name))
+    p = archs.add_parser("write", help="write one resolved architecture spec of a config")
+    p.add_argument("--config", required=True)
+    p.add_argument("--arch", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_archs_write)
+
+    p = sub.add_parser("pretrain", help="SSL-pretrain one architecture")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--params", type=_json_arg, required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("features", help="extract frozen features of one backbone on one or more datasets")
+    p.add_argument("--backbone", required=True)
+    p.add_argument("--dataset", required=True, nargs="+")
+    p.add_argument("--arch", default=None)
+    p.add_argument("--params", type=_json_arg, required=True)
+    p.add_argument("--out", required=True, nargs="+", help="one HDF5 file per --dataset, in the same order")
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("probe", help="fit a probe on one or more feature files (one process, one JSON each)")
+    p.add_argument("--features", required=True, nargs="+")
+    p.add_argument("--params", type=_json_arg, required=True)
+    p.add_argument("--out", required=True, nargs="+", help="one JSON per --features file, in the same order")
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("tables", help="collect probe results into tidy tables and correlations")
+    p.add_argument("--study", required=True, help="the study manifest JSON written by the workflow")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("figures", help="draw the study's figures from its tables")
+    p.add_argument("--tables-dir", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--formats", nargs="+", default=["png"])
+    p.set_defaults(func=cmd_figures)
+
+    cfg = sub.add_parser("config", help="study configs").add_subparsers(dest="sub", required=True)
+    p = cfg.add_parser("validate", help="validate a config against the schema and the registries")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_config_validate)
+    return ap
+
+
+def _forward_with(name: str):
+    def run(a) -> None:
+        from archssl.archs.cli import main as archs_main
+
+        sys.exit(archs_main([name, *a.rest]) or 0)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from archssl.config import ConfigError
+    from archssl.data.base import DatasetError
+
+    try:
+        args.func(args)
+    except (ConfigError, DatasetError) as e:
+        print(f"archssl: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Evaluation: frozen features to HDF5 and the probes that score them."""

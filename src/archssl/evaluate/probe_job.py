@@ -1,0 +1,53 @@
+"""One probe target: a feature file in, one JSON out (one result per probed tap, all in one process)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from archssl.evaluate.featurestore import FeatureFileError, list_taps, read_features
+from archssl.utils import code_version, write_json
+
+log = logging.getLogger("archssl.probe")
+
+
+def run_probe(features: Path, out: Path, params: dict) -> dict:
+    """``params``: {name, params, tap} where tap is a tap name, null (the deepest) or "all"."""
+    from archssl.evaluate.probes import ProbeInputError, make_probe
+
+    features = Path(features)
+    taps = list_taps(features)
+    want = params.get("tap")
+    if want == "all":
+        chosen = taps
+    elif want is None:
+        chosen = [taps[-1]]
+    elif want in taps:
+        chosen = [want]
+    else:
+        raise FeatureFileError(f"{features}: probe.tap {want!r} is not in the file (taps: {taps})")
+    results = []
+    attrs = {}
+    for tap in chosen:
+        t0 = time.perf_counter()
+        fs = read_features(features, tap=tap)
+        attrs = fs.attrs
+        probe = make_probe(params["name"], **(params.get("params") or {}))
+        num_classes = int(attrs.get("num_classes") or 0) or None
+        try:
+            r = probe.fit_evaluate(train=fs.xy("train"), val=fs.xy("val"), test=fs.xy("test"),
+                                   num_classes=num_classes, metric=attrs.get("metric", "top1"), source=str(features))
+        except ProbeInputError as e:
+            raise ProbeInputError(f"{features}: {e}") from e
+        r["tap"] = tap
+        results.append(r)
+        log.info("%s %s %s tap=%s: test %s = %.4f (%.1fs)", attrs.get("method"), attrs.get("arch"),
+                 attrs.get("dataset"), tap, r["metric"], r["value"], time.perf_counter() - t0)
+    doc = {
+        "method": attrs.get("method"), "arch": attrs.get("arch"), "dataset": attrs.get("dataset"),
+        "metric": results[-1]["metric"], "value": results[-1]["value"], "tap": results[-1]["tap"],
+        "results": results, "features": str(features), "code_version": code_version(),
+    }
+    write_json(out, doc)
+    return doc

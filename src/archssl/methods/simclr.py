@@ -1,0 +1,42 @@
+"""SimCLR (Chen et al. 2020): two augmented views, projection head, NT-Xent over the batch."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.heads import build_head
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """NT-Xent over 2N views: each view's positive is its pair, the other 2N - 2 views are negatives.
+
+    Returns the mean loss and the contrastive top-1 accuracy (positive ranked first among 2N - 1)."""
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    n = z1.shape[0]
+    sim = z @ z.t() / temperature
+    sim.fill_diagonal_(float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    loss = F.cross_entropy(sim, target)
+    acc = (sim.argmax(1) == target).float().mean()
+    return loss, acc
+
+
+@METHODS.register("simclr")
+class SimCLR(SSLMethod):
+    pretext_metric = "contrastive_top1"
+
+    def __init__(self, backbone, cfg):
+        super().__init__(backbone, cfg)
+        head = cfg.get("head", {}) or {}
+        self.head, _ = build_head(head.get("kind", "mlp"), backbone.out_dim, int(head.get("hidden", 2048)),
+                                  int(head.get("out", 128)))
+        self.temperature = float(cfg.get("temperature", 0.5))
+
+    def training_step(self, images, augment):
+        v1, v2 = augment(images), augment(images)
+        z = self.head(self.backbone(torch.cat([v1, v2])))
+        z1, z2 = z.chunk(2)
+        loss, acc = nt_xent(z1, z2, self.temperature)
+        return loss, {self.pretext_metric: float(acc)}

@@ -1,0 +1,1 @@
+"""Training: batched augmentations, optimisers and schedules, and the resumable pretraining loop."""

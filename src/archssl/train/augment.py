@@ -1,0 +1,247 @@
+"""SSL augmentations applied to whole batches on the training device, with per-sample random parameters.
+
+The semantics follow ``torchvision.transforms.v2`` (RandomResizedCrop, RandomHorizontalFlip, ColorJitter
+applied with probability p in a random order per sample, RandomGrayscale, GaussianBlur): sampling of the
+parameters is split from their application (``sample_params`` / ``apply``), so a test can feed the same
+parameters to torchvision's per-sample functional ops and compare the images.
+
+Images are float tensors in [0, 1], shape ``(N, 3, H, W)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+GREY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
+
+
+@dataclass
+class AugmentConfig:
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip_p: float = 0.5
+    jitter_strength: float = 0.5  # s: brightness/contrast/saturation 0.8 s, hue 0.2 s (SimCLR)
+    jitter_p: float = 0.8
+    grayscale_p: float = 0.2
+    blur_p: float = 0.0  # SimCLR on small images: blur off
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    blur_kernel_frac: float = 0.1
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "AugmentConfig":
+        d = dict(d or {})
+        if "blur" in d:
+            b = d.pop("blur")
+            d.setdefault("blur_p", 0.5 if b is True else (0.0 if b is False else float(b)))
+        for k in ("crop_scale", "crop_ratio", "blur_sigma"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+@dataclass
+class AugmentParams:
+    """Per-sample parameters of one augmented view (all tensors with leading dim N)."""
+
+    boxes: torch.Tensor  # (N, 4) x0, y0, x1, y1 in pixels (crop region)
+    flip: torch.Tensor  # (N,) bool
+    jitter: torch.Tensor  # (N,) bool: colour jitter applied
+    factors: torch.Tensor  # (N, 4) brightness, contrast, saturation, hue
+    order: torch.Tensor  # (N, 4) permutation of (0 brightness, 1 contrast, 2 saturation, 3 hue)
+    grayscale: torch.Tensor  # (N,) bool
+    blur_sigma: torch.Tensor  # (N,) 0 = no blur
+    extra: dict = field(default_factory=dict)
+
+
+def sample_crop_boxes(n: int, h: int, w: int, scale, ratio, generator=None) -> torch.Tensor:
+    """torchvision's RandomResizedCrop.get_params, vectorised: 10 tries per sample, then the centre-crop
+    fallback clamped to the ratio range. Returns (n, 4) integer boxes x0, y0, x1, y1."""
+    area = h * w
+    tries = 10
+    log_r = torch.log(torch.tensor(ratio, dtype=torch.float64))
+    target = area * torch.empty(n, tries, dtype=torch.float64).uniform_(scale[0], scale[1], generator=generator)
+    ar = torch.exp(torch.empty(n, tries, dtype=torch.float64).uniform_(log_r[0], log_r[1], generator=generator))
+    cw = torch.round(torch.sqrt(target * ar))
+    ch = torch.round(torch.sqrt(target / ar))
+    ok = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+    u = torch.rand(n, tries, 2, dtype=torch.float64, generator=generator)
+    i = torch.floor(u[..., 0] * (h - ch + 1))
+    j = torch.floor(u[..., 1] * (w - cw + 1))
+    first = torch.where(ok.any(1), ok.float().argmax(1), torch.full((n,), -1))
+    # fallback: whole image, clamped to the ratio range, centred
+    in_ratio = w / h
+    if in_ratio < ratio[0]:
+        fw, fh = w, int(round(w / ratio[0]))
+    elif in_ratio > ratio[1]:
+        fh, fw = h, int(round(h * ratio[1]))
+    else:
+        fw, fh = w, h
+    fi, fj = (h - fh) // 2, (w - fw) // 2
+    idx = first.clamp(min=0)[:, None]
+    sel = lambda t: t.gather(1, idx)[:, 0]  # noqa: E731
+    has = first >= 0
+    y0 = torch.where(has, sel(i), torch.tensor(float(fi), dtype=torch.float64))
+    x0 = torch.where(has, sel(j), torch.tensor(float(fj), dtype=torch.float64))
+    hh = torch.where(has, sel(ch), torch.tensor(float(fh), dtype=torch.float64))
+    ww = torch.where(has, sel(cw), torch.tensor(float(fw), dtype=torch.float64))
+    return torch.stack([x0, y0, x0 + ww, y0 + hh], 1).float()
+
+
+def sample_params(cfg: AugmentConfig, n: int, h: int, w: int, generator=None) -> AugmentParams:
+    g = generator
+    s = cfg.jitter_strength
+    b, c, sat, hue = 0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s
+    lo = torch.tensor([max(0, 1 - b), max(0, 1 - c), max(0, 1 - sat), -hue])
+    hi = torch.tensor([1 + b, 1 + c, 1 + sat, hue])
+    factors = lo + (hi - lo) * torch.rand(n, 4, generator=g)
+    order = torch.argsort(torch.rand(n, 4, generator=g), dim=1)
+    blur_on = torch.rand(n, generator=g) < cfg.blur_p
+    sigma = torch.empty(n).uniform_(cfg.blur_sigma[0], cfg.blur_sigma[1], generator=g) * blur_on
+    return AugmentParams(
+        boxes=sample_crop_boxes(n, h, w, cfg.crop_scale, cfg.crop_ratio, g),
+        flip=torch.rand(n, generator=g) < cfg.flip_p,
+        jitter=torch.rand(n, generator=g) < cfg.jitter_p,
+        factors=factors,
+        order=order,
+        grayscale=torch.rand(n, generator=g) < cfg.grayscale_p,
+        blur_sigma=sigma,
+    )
+
+
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x.unbind(1)
+    return (GREY[0] * r + GREY[1] * g + GREY[2] * b).unsqueeze(1)
+
+
+def _blend(a: torch.Tensor, b: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+    ratio = ratio.view(-1, 1, 1, 1)
+    return (ratio * a + (1.0 - ratio) * b).clamp(0, 1)
+
+
+def _rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x.unbind(1)
+    maxc, _ = x.max(1)
+    minc, _ = x.min(1)
+    eqc = maxc == minc
+    cr = maxc - minc
+    ones = torch.ones_like(maxc)
+    s = cr / torch.where(eqc, ones, maxc)
+    cr_div = torch.where(eqc, ones, cr)
+    rc, gc, bc = (maxc - r) / cr_div, (maxc - g) / cr_div, (maxc - b) / cr_div
+    hr = (maxc == r) * (bc - gc)
+    hg = ((maxc == g) & (maxc != r)) * (2.0 + rc - bc)
+    hb = ((maxc != g) & (maxc != r)) * (4.0 + gc - rc)
+    h = torch.fmod((hr + hg + hb) / 6.0 + 1.0, 1.0)
+    return torch.stack((h, s, maxc), 1)
+
+
+def _hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Branch-free HSV -> RGB: channel n in (R, G, B) = v - v s clamp(min(k, 4 - k), 0, 1) with
+    k = (n' + 6 h) mod 6 and n' = (5, 3, 1): the same values as torchvision's sector-wise formula."""
+    h, s, v = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    n = torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    k = torch.remainder(n + 6.0 * h, 6.0)
+    return v - v * s * torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
+
+
+def adjust_brightness(x, f):
+    return (x * f.view(-1, 1, 1, 1)).clamp(0, 1)
+
+
+def adjust_contrast(x, f):
+    mean = _grey(x).mean(dim=(1, 2, 3), keepdim=True)
+    return _blend(x, mean, f)
+
+
+def adjust_saturation(x, f):
+    return _blend(x, _grey(x), f)
+
+
+def adjust_hue(x, f):
+    hsv = _rgb_to_hsv(x)
+    h = torch.remainder(hsv[:, 0] + f.view(-1, 1, 1), 1.0)
+    return _hsv_to_rgb(torch.stack((h, hsv[:, 1], hsv[:, 2]), 1))
+
+
+_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+
+
+def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop each image to its box and resize to size x size (bilinear, area-averaged when shrinking)."""
+    from torchvision.ops import roi_align
+
+    b = torch.cat([torch.arange(len(x), device=x.device, dtype=x.dtype)[:, None], boxes.to(x)], 1)
+    return roi_align(x, b, output_size=size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_frac: float) -> torch.Tensor:
+    """Per-sample Gaussian blur (separable, reflect padding, as torchvision); sigma 0 leaves a sample as is."""
+    n, c, h, w = x.shape
+    k = max(3, int(round(kernel_frac * min(h, w))) // 2 * 2 + 1)
+    r = torch.arange(k, device=x.device, dtype=x.dtype) - k // 2
+    sig = sigma.to(x).clamp(min=1e-6).view(-1, 1)
+    ker = torch.exp(-0.5 * (r / sig) ** 2)
+    ker = ker / ker.sum(1, keepdim=True)
+    ker = torch.where((sigma.to(x) > 0).view(-1, 1), ker, (r == 0).to(x).expand_as(ker))
+    ker = ker.repeat_interleave(c, 0)  # (n*c, k)
+    y = F.pad(x.reshape(1, n * c, h, w), (k // 2, k // 2, k // 2, k // 2), mode="reflect")
+    y = F.conv2d(y, ker.view(n * c, 1, 1, k), groups=n * c)
+    y = F.conv2d(y, ker.view(n * c, 1, k, 1), groups=n * c)
+    return y.view(n, c, h, w)
+
+
+def apply(x: torch.Tensor, p: AugmentParams, size: int, blur_kernel_frac: float = 0.1) -> torch.Tensor:
+    """Apply sampled parameters to a batch ``x`` (N, 3, H, W float in [0, 1]); returns (N, 3, size, size)."""
+    dev = x.device
+    x = resized_crop(x, p.boxes.to(dev), size).clamp(0, 1)
+    x = torch.where(p.flip.to(dev).view(-1, 1, 1, 1), x.flip(-1), x)
+    jit = p.jitter.to(dev)
+    if bool(jit.any()):
+        order = p.order.to(dev)
+        factors = p.factors.to(dev)
+        for step in range(4):
+            for op in range(4):
+                idx = torch.nonzero(jit & (order[:, step] == op)).flatten()
+                if len(idx):
+                    x = x.index_copy(0, idx, _OPS[op](x.index_select(0, idx), factors.index_select(0, idx)[:, op]))
+    g = p.grayscale.to(dev).view(-1, 1, 1, 1)
+    x = torch.where(g, _grey(x).expand_as(x), x)
+    if bool((p.blur_sigma > 0).any()):
+        x = gaussian_blur(x, p.blur_sigma.to(dev), blur_kernel_frac)
+    return x
+
+
+class BatchAugment:
+    """Callable batch augmenter: ``aug(x_uint8_or_float) -> view`` with fresh per-sample parameters."""
+
+    def __init__(self, cfg: AugmentConfig, size: int, generator: torch.Generator | None = None):
+        self.cfg = cfg
+        self.size = size
+        self.generator = generator
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
+        p = sample_params(self.cfg, x.shape[0], x.shape[-2], x.shape[-1], self.generator)
+        return apply(x, p, self.size, self.cfg.blur_kernel_frac)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    m = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+
+__all__ = ["AugmentConfig", "AugmentParams", "BatchAugment", "sample_params", "apply", "normalize", "to_float",
+           "resized_crop", "gaussian_blur", "sample_crop_boxes"]

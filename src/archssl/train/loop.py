@@ -1,0 +1,188 @@
+"""The resumable SSL pretraining loop.
+
+Outputs in ``out_dir``:
+- ``checkpoint.pt``: full training state (model, optimiser, epoch, config hash), written atomically every
+  ``checkpoint_every`` epochs; a rerun with the same config resumes from it;
+- ``metrics.csv``: one row per epoch (loss, the method's pretext metric, lr, images/s, seconds);
+- ``backbone.pt``: the final backbone weights plus provenance, written last and atomically: its presence
+  means the run finished.
+
+Randomness is derived from (seed, epoch): the data order and the augmentation parameters of epoch e do
+not depend on how the run got there, so 2 epochs straight and 1 + resume + 1 give identical weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from archssl.train.augment import AugmentConfig, BatchAugment, normalize
+from archssl.train.optim import build_optimizer, lr_at
+from archssl.utils import atomic_path, code_version, select_device, seed_everything, stable_hash
+
+log = logging.getLogger("archssl.pretrain")
+
+CKPT_FORMAT = 1
+
+
+@dataclass
+class PretrainConfig:
+    method: str
+    epochs: int = 10
+    batch_size: int = 256
+    image_size: int = 32
+    seed: int = 0
+    optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "lars", "lr": 1.0})
+    warmup_epochs: float = 1.0
+    final_lr: float = 0.0
+    cosine: bool = True
+    augment: dict[str, Any] = field(default_factory=dict)
+    method_params: dict[str, Any] = field(default_factory=dict)
+    checkpoint_every: int = 1
+    device: str = "auto"
+    num_workers: int = 0
+
+    def fingerprint(self, spec: dict) -> str:
+        d = {k: v for k, v in self.__dict__.items() if k not in ("checkpoint_every", "device", "num_workers")}
+        return stable_hash({"config": d, "spec": spec})
+
+
+def build_method(method: str, spec: dict, method_params: dict):
+    from archssl.archs import build
+    from archssl.methods import METHODS
+
+    backbone = build(spec)
+    return METHODS.get(method)(backbone, method_params)
+
+
+def _epoch_generator(seed: int, epoch: int, salt: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 7919 + salt)
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue())
+
+
+def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after_epochs: int | None = None) -> Path:
+    """Pretrain ``spec`` with ``cfg.method`` on ``dataset`` (items: uint8 (3, H, W), label).
+
+    ``stop_after_epochs`` ends the run early (leaving a checkpoint, no ``backbone.pt``): used to test resume.
+    Returns the path of ``backbone.pt`` (or of the checkpoint when stopped early).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path, metrics_path, final_path = out_dir / "checkpoint.pt", out_dir / "metrics.csv", out_dir / "backbone.pt"
+    device = select_device(cfg.device)
+    fp = cfg.fingerprint(spec)
+    seed_everything(cfg.seed)
+    model = build_method(cfg.method, spec, cfg.method_params).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+
+    rows: list[dict] = []
+    start_epoch = 0
+    opt = None
+    if model.trains:
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = build_optimizer(params, cfg.optimizer, cfg.batch_size)
+        base_lr = opt.param_groups[0]["lr"]
+        if ckpt_path.exists():
+            state = torch.load(ckpt_path, map_location=device, weights_only=False)
+            if state.get("fingerprint") == fp and state.get("format") == CKPT_FORMAT:
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+                start_epoch, rows = int(state["epoch"]), list(state["metrics"])
+                log.info("resuming from %s at epoch %d/%d", ckpt_path, start_epoch, cfg.epochs)
+            else:
+                log.warning("ignoring %s: it was written for a different config or format", ckpt_path)
+
+    n = len(dataset) if model.trains else 0
+    if model.trains and n < cfg.batch_size:
+        raise ValueError(f"pretrain.batch_size={cfg.batch_size} exceeds the {n} pretraining images")
+    steps_per_epoch = n // cfg.batch_size if model.trains else 0
+    total_steps = steps_per_epoch * cfg.epochs
+    warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
+    use_bf16 = device.type == "cuda"
+    last = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, stop_after_epochs)
+
+    for epoch in range(start_epoch, last if model.trains else 0):
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(n, generator=_epoch_generator(cfg.seed, epoch, 1))
+        aug = BatchAugment(AugmentConfig.from_dict(cfg.augment), cfg.image_size, _epoch_generator(cfg.seed, epoch, 2))
+        view = lambda x: normalize(aug(x))  # noqa: E731
+        loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()),
+                                             batch_size=cfg.batch_size, shuffle=False, drop_last=True,
+                                             num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+        sums: dict[str, float] = {}
+        for i, (images, _) in enumerate(loader):
+            step = epoch * steps_per_epoch + i
+            lr = lr_at(step, total_steps, warmup_steps, base_lr, cfg.final_lr, cfg.cosine)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            images = images.to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss, metrics = model.training_step(images, view)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch + 1}, step {i + 1}; "
+                                         f"lower pretrain.optimizer.lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            model.after_step()
+            sums["loss"] = sums.get("loss", 0.0) + float(loss)
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+        secs = time.perf_counter() - t0
+        row = {"epoch": epoch + 1, **{k: v / steps_per_epoch for k, v in sums.items()}, "lr": lr,
+               "images_per_s": steps_per_epoch * cfg.batch_size / secs, "seconds": secs}
+        rows.append(row)
+        log.info("epoch %d/%d  loss %.4f  %s %.3f  lr %.3g  %.0f img/s", epoch + 1, cfg.epochs, row["loss"],
+                 model.pretext_metric, row.get(model.pretext_metric, float("nan")), lr, row["images_per_s"])
+        if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == last:
+            with atomic_path(ckpt_path) as tmp:
+                torch.save({"format": CKPT_FORMAT, "fingerprint": fp, "epoch": epoch + 1, "metrics": rows,
+                            "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
+            _write_metrics(metrics_path, rows)
+
+    if model.trains and last < cfg.epochs:
+        return ckpt_path
+    if not model.trains:
+        rows = [{"epoch": 0, "loss": float("nan"), "seconds": 0.0}]
+    _write_metrics(metrics_path, rows)
+    backbone_state = {k: v.detach().cpu() for k, v in model.backbone.state_dict().items()}
+    with atomic_path(final_path) as tmp:
+        torch.save({"format": CKPT_FORMAT, "spec": spec, "method": cfg.method, "fingerprint": fp,
+                    "epochs": cfg.epochs, "code_version": code_version(), "state_dict": backbone_state}, tmp)
+    if ckpt_path.exists():
+        ckpt_path.unlink()
+    return final_path
+
+
+def load_backbone(path: Path, device="cpu"):
+    """Rebuild the backbone saved by :func:`pretrain` and load its weights."""
+    from archssl.archs import build
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        spec, sd = state["spec"], state["state_dict"]
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise RuntimeError(f"{path}: not a readable archssl backbone file ({e}); delete it and rerun") from e
+    net = build(spec)
+    net.load_state_dict(sd)
+    return net.to(device), state

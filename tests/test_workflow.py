@@ -1,0 +1,184 @@
+"""The workflow itself, run by snakemake on a micro config: scheduling, caching, atomic outputs, errors.
+
+Each test works in its own copy of a finished micro study (built once per session).
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.workflow
+
+MICRO = {
+    "study": "micro",
+    "seed": 0,
+    "results": "results",
+    "data": {"image_size": 16, "builtin": {"seed": 0, "pool_size": 512},
+             "pretrain": "pool", "downstream": ["shape", "textures"]},
+    "archs": {"specs": [
+        {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"},
+        {"family": "mobilenetv2", "width_mult": 0.25, "depths": [1, 1, 1, 1, 1, 1, 1], "stem": "cifar"},
+    ]},
+    "methods": ["random", "simclr"],
+    "pretrain": {"epochs": 2, "batch_size": 128, "warmup_epochs": 0, "optimizer": {"name": "lars", "lr": 0.5},
+                 "method_params": {"simclr": {"head": {"kind": "mlp", "hidden": 32, "out": 16}}}},
+    "probe": {"name": "lbfgs_logreg", "params": {"num_l2": 5, "l2_min": 1e-4, "l2_max": 1.0}},
+    "analysis": {"reference": "shape"},
+}
+EXTRA_ARCH = {"family": "resnet", "block": "basic", "depths": [1, 2], "width": 4, "stem": "cifar"}
+
+
+def env():
+    e = dict(os.environ)
+    e["PATH"] = f"{BIN}:{e['PATH']}"
+    e["OMP_NUM_THREADS"] = "1"
+    return e
+
+
+def snakemake(workdir: Path, *args, check=True, config="micro.yaml", **kw):
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / config), *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env(), **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}")
+    return r
+
+
+def planned(workdir: Path, config="micro.yaml") -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run would run."""
+    out = snakemake(workdir, "-n", config=config)
+    jobs, rule = [], None
+    for line in (out.stdout + out.stderr).splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line.strip())
+        if m:
+            rule = m.group(1)
+            jobs.append((rule, {}))
+            continue
+        m = re.match(r"^wildcards: (.*)$", line.strip())
+        if m and jobs:
+            jobs[-1][1].update(dict(kv.split("=", 1) for kv in m.group(1).split(", ")))
+    return jobs
+
+
+def write_config(workdir: Path, cfg: dict, name="micro.yaml"):
+    (workdir / name).write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory):
+    work = tmp_path_factory.mktemp("micro")
+    write_config(work, MICRO)
+    t0 = time.time()
+    snakemake(work, "--cores", "2")
+    print(f"micro study: {time.time() - t0:.0f}s")
+    return work
+
+
+@pytest.fixture
+def study(finished, tmp_path):
+    work = tmp_path / "study"
+    shutil.copytree(finished, work, symlinks=True)
+    return work
+
+
+def test_micro_study_is_complete_and_nothing_left_to_do(finished):
+    res = finished / "results"
+    for rel in ("tables/accuracy.csv", "tables/correlations.csv", "tables/honesty.csv", "config.resolved.yaml",
+                "provenance.json", "figures/honesty_simclr.png", "figures/corr_heatmap_simclr.png"):
+        assert (res / rel).exists(), rel
+    assert len(list((res / "probes").rglob("*.json"))) == 2 * 2 * 2
+    assert len(list((res / "features").rglob("*.h5"))) == 2 * 2 * 2
+    assert all((res / "logs").rglob("*.log"))
+    assert planned(finished) == []
+
+
+def test_editing_a_probe_parameter_reruns_only_probes_and_what_follows(study):
+    cfg = yaml.safe_load((study / "micro.yaml").read_text())
+    cfg["probe"]["params"]["num_l2"] = 6
+    write_config(study, cfg)
+    rules = {r for r, _ in planned(study)}
+    assert "probe" in rules
+    assert rules <= {"probe", "study_manifest", "tables", "figures", "provenance", "all"}
+    assert sum(r == "probe" for r, _ in planned(study)) == 8
+
+
+def test_adding_an_architecture_runs_only_its_jobs_and_the_aggregates(study):
+    from archssl.archs import arch_id, normalize
+
+    new = arch_id(normalize(EXTRA_ARCH))
+    cfg = yaml.safe_load((study / "micro.yaml").read_text())
+    cfg["archs"]["specs"].append(EXTRA_ARCH)
+    write_config(study, cfg)
+    jobs = planned(study)
+    per_arch = [(r, w) for r, w in jobs if "arch" in w]
+    assert per_arch and all(w["arch"] == new for _, w in per_arch)
+    # spec, 2 pretrain, 2 x 2 features, 2 x 2 probes
+    assert sorted(r for r, _ in per_arch).count("features") == 4
+    assert {r for r, w in jobs if "arch" not in w} <= {"study_manifest", "tables", "figures", "provenance", "all"}
+
+
+def test_killed_pretraining_leaves_no_complete_target_and_rerun_finishes(study):
+    cfg = yaml.safe_load((study / "micro.yaml").read_text())
+    cfg["pretrain"]["epochs"] = 6  # params changed: simclr pretraining reruns
+    write_config(study, cfg)
+    pre = study / "results" / "pretrain" / "simclr"
+    for f in pre.rglob("*"):
+        if f.is_file():
+            f.unlink()
+    proc = subprocess.Popen(
+        [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(study),
+         "--configfile", str(study / "micro.yaml"), "--cores", "1", "--until", "pretrain"],
+        env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(pre.rglob("checkpoint.pt")):
+        time.sleep(0.2)
+    assert list(pre.rglob("checkpoint.pt")), "pretraining never wrote a checkpoint"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # nothing under a target name looks complete
+    assert not list(pre.rglob("backbone.pt"))
+    assert not list(pre.rglob("metrics.csv")) or all(
+        not (p.parent / "backbone.pt").exists() for p in pre.rglob("metrics.csv"))
+    r = snakemake(study, "--cores", "2", "--rerun-incomplete")
+    assert "resuming from" in "".join(p.read_text() for p in (study / "results" / "logs" / "pretrain").rglob("*.log"))
+    assert len(list(pre.rglob("backbone.pt"))) == 2
+    assert planned(study) == []
+    assert r.returncode == 0
+
+
+@pytest.mark.parametrize("edit,key", [
+    (lambda c: c.update(bogus=1), "bogus"),
+    (lambda c: c["pretrain"].update(epochs="ten"), "pretrain.epochs"),
+    (lambda c: c["archs"]["specs"].append({"family": "transformer"}), "transformer"),
+    (lambda c: c["data"]["downstream"].append("cifar11"), "data.downstream[2]"),
+    (lambda c: c["probe"].update(name="svm"), "probe.name"),
+])
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, key):
+    cfg = yaml.safe_load(yaml.safe_dump(MICRO))
+    edit(cfg)
+    write_config(tmp_path, cfg)
+    r = snakemake(tmp_path, "--cores", "1", check=False)
+    assert r.returncode != 0
+    assert key in r.stdout + r.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_corrupt_feature_file_is_rebuilt(study):
+    f = sorted((study / "results" / "features").rglob("*.h5"))[0]
+    f.write_bytes(f.read_bytes()[: 2000])
+    jobs = planned(study)
+    assert ("features", {}) != jobs and any(r == "features" for r, _ in jobs)
+    snakemake(study, "--cores", "2")
+    from archssl.evaluate.featurestore import is_valid
+
+    assert is_valid(f)

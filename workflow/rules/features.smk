@@ -1,0 +1,69 @@
+# Stage 4: frozen features of every (method, architecture, dataset) to one HDF5 file.
+# features.group_datasets: one job per (method, architecture) writes all its datasets' files (saves the
+# start-up of a process per file on a laptop); otherwise one job per file (clusters).
+
+
+def features_params():
+    f = {k: v for k, v in config["features"].items() if k != "group_datasets"}
+    d = config["data"]
+    return {**f, "data": {**DATA_LOCATIONS, "image_size": d["image_size"], "options": d["options"]}}
+
+
+FEATURES_CMD = (
+    "archssl features --backbone {input.backbone} --arch {wildcards.arch} --params {params.args} "
+    "--threads {threads} --dataset {params.datasets} --out {output} 2> {log}"
+)
+
+if config["features"]["group_datasets"]:
+
+    rule features_grouped:
+        input:
+            backbone=f"{RES}/pretrain/{{method}}/{{arch}}/backbone.pt",
+            data=[dataset_input(d) for d in DOWNSTREAM],
+        output:
+            expand(f"{RES}/features/{{{{method}}}}/{{{{arch}}}}/{{dataset}}.h5", dataset=DOWNSTREAM),
+        params:
+            args=as_arg(features_params()),
+            datasets=" ".join(DOWNSTREAM),
+        threads: threads_for("features")
+        resources:
+            **slurm_resources("features"),
+        log:
+            f"{LOGS}/features/{{method}}/{{arch}}.log",
+        shell:
+            FEATURES_CMD
+
+else:
+
+    rule features:
+        input:
+            backbone=f"{RES}/pretrain/{{method}}/{{arch}}/backbone.pt",
+            data=lambda wc: dataset_input(wc.dataset),
+        output:
+            f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5",
+        params:
+            args=as_arg(features_params()),
+            datasets=lambda wc: wc.dataset,
+        threads: threads_for("features")
+        resources:
+            **slurm_resources("features"),
+        log:
+            f"{LOGS}/features/{{method}}/{{arch}}/{{dataset}}.log",
+        shell:
+            FEATURES_CMD
+
+
+def set_aside_invalid_feature_files():
+    """A truncated or corrupt feature file is never read as valid: it is renamed to ``*.corrupt`` (kept for
+    inspection) so that this run rebuilds it."""
+    from archssl.evaluate.featurestore import is_valid
+
+    for path in Path(RES, "features").glob("*/*/*.h5"):
+        if not is_valid(path):
+            dest = path.with_name(path.name + ".corrupt")
+            path.replace(dest)
+            print(f"archssl: {path} is truncated or corrupt; moved to {dest.name}, it will be rebuilt",
+                  file=sys.stderr)
+
+
+set_aside_invalid_feature_files()

@@ -1,0 +1,43 @@
+# Stage 5: one probe result (JSON) per (method, architecture, dataset) feature file.
+# probe.group_datasets: one job per (method, architecture) fits all its datasets in one process.
+
+
+def probe_params():
+    return {k: v for k, v in config["probe"].items() if k != "group_datasets"}
+
+
+PROBE_CMD = "archssl probe --features {input} --out {output} --params {params.args} --threads {threads} 2> {log}"
+
+if config["probe"]["group_datasets"]:
+
+    rule probe_grouped:
+        input:
+            expand(f"{RES}/features/{{{{method}}}}/{{{{arch}}}}/{{dataset}}.h5", dataset=DOWNSTREAM),
+        output:
+            expand(f"{RES}/probes/{{{{method}}}}/{{{{arch}}}}/{{dataset}}.json", dataset=DOWNSTREAM),
+        params:
+            args=as_arg(probe_params()),
+        threads: threads_for("probe")
+        resources:
+            **slurm_resources("probe"),
+        log:
+            f"{LOGS}/probe/{{method}}/{{arch}}.log",
+        shell:
+            PROBE_CMD
+
+else:
+
+    rule probe:
+        input:
+            f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5",
+        output:
+            f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json",
+        params:
+            args=as_arg(probe_params()),
+        threads: threads_for("probe")
+        resources:
+            **slurm_resources("probe"),
+        log:
+            f"{LOGS}/probe/{{method}}/{{arch}}/{{dataset}}.log",
+        shell:
+            PROBE_CMD
