@@ -161,3 +161,18 @@ def test_girish_sample_forward_backward(size):
         out.mean().backward()
         for name, p in model.named_parameters():
             assert p.grad is not None and torch.isfinite(p.grad).all(), (A.arch_id(spec), name)
+
+
+def test_counts_fall_back_to_meta_modules_without_a_closed_form():
+    """A family without ``trace`` still gets exact counts (meta-device build and FlopCounterMode)."""
+    from archssl.archs.families.resnet import ResNetFamily
+
+    class NoClosedForm(ResNetFamily):
+        def trace(self, spec, t):
+            raise NotImplementedError
+
+    fam = NoClosedForm()
+    spec = A.normalize({"family": "resnet", "block": "bottleneck", "depths": [1, 2], "width": 8, "rep_dim": 5})
+    assert fam.count_params(spec) == A.count_params(spec)
+    assert fam.count_flops(spec, 64) == A.count_flops(spec, 64)
+    assert fam.out_dim(spec) == 5

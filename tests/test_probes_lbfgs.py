@@ -221,3 +221,43 @@ def test_registry_and_config_errors():
     assert len(make_probe("lbfgs_logreg").grid()) == 45
     assert make_probe("lbfgs_logreg").grid()[0] == pytest.approx(1e5)
     assert make_probe("lbfgs_logreg").grid()[-1] == pytest.approx(1e-6)
+
+
+def test_standardize_makes_the_probe_invariant_to_feature_scales():
+    """standardize=True fits on z-scored features (stats of the rows fitted): rescaling and shifting the raw
+    features per dimension must not change anything; without it the result does change."""
+    draw, _ = blobs(0, d=8, k=3, seed=6, sep=0.5)
+    tr, va, te = draw(300, 1), draw(100, 2), draw(100, 3)
+    rng = np.random.default_rng(0)
+    a, c = rng.uniform(0.01, 100, size=8).astype(np.float32), rng.normal(size=8).astype(np.float32) * 10
+    warp = lambda s: (s[0] * a + c, s[1])  # noqa: E731
+    kw = dict(num_l2=6, l2_min=1e-4, l2_max=1e1, dtype="float64", tol=1e-9)
+    r1 = make_probe("lbfgs_logreg", standardize=True, **kw).fit_evaluate(tr, va, te, num_classes=3)
+    r2 = make_probe("lbfgs_logreg", standardize=True, **kw).fit_evaluate(warp(tr), warp(va), warp(te), num_classes=3)
+    assert [c["val_top1"] for c in r1["val_curve"]] == [c["val_top1"] for c in r2["val_curve"]]
+    assert r1["test"] == r2["test"] and r1["selected"]["l2"] == r2["selected"]["l2"]
+    r3 = make_probe("lbfgs_logreg", **kw).fit_evaluate(warp(tr), warp(va), warp(te), num_classes=3)
+    assert [c["val_top1"] for c in r3["val_curve"]] != [c["val_top1"] for c in r1["val_curve"]]
+
+
+def test_multilabel_input_errors():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    Y = (rng.random((60, 3)) < 0.4).astype(np.float32)
+    Ytr = Y[:40].copy()
+    Ytr[:, 2] = 0
+    probe = make_probe("lbfgs_logreg", num_l2=2)
+    with pytest.raises(ProbeInputError, match=r"class\(es\) 2 present in val but missing from train"):
+        probe.fit_evaluate((X[:40], Ytr), (X[40:50], Y[40:50]), (X[50:], Y[50:]), num_classes=3)
+    with pytest.raises(ProbeInputError, match="multi-hot labels have 3 columns, expected 4"):
+        probe.fit_evaluate((X[:40], Y[:40]), (X[40:50], Y[40:50]), (X[50:], Y[50:]), num_classes=4)
+    with pytest.raises(ProbeInputError, match="mix single-label"):
+        probe.fit_evaluate((X[:40], Y[:40]), (X[40:50], Y[40:50].argmax(1)), (X[50:], Y[50:]), num_classes=3)
+
+
+def test_num_classes_inferred_when_none():
+    draw, _ = blobs(0, d=6, k=3, seed=8)
+    res = make_probe("lbfgs_logreg", num_l2=3).fit_evaluate(draw(90, 1), draw(30, 2), draw(30, 3), num_classes=None)
+    assert res["num_classes"] == 3
+    with pytest.raises(ProbeInputError, match="num_classes must be an integer >= 2"):
+        make_probe("lbfgs_logreg", num_l2=3).fit_evaluate(draw(90, 1), draw(30, 2), draw(30, 3), num_classes=1)

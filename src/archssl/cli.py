@@ -4,7 +4,7 @@
     archssl data check --data-root DIR NAME...
     archssl archs show NAME_OR_SPEC [--image-size N]
     archssl archs list --preset P | --config config/config.yaml
-    archssl archs write --config CFG --arch ID --out results/archs/ID.yaml
+    archssl archs export --config CFG --out DIR
     archssl pretrain --spec SPEC.yaml --method simclr --data-root results/data --params JSON --out-dir DIR
     archssl features --backbone DIR/backbone.pt --dataset NAME --params JSON --out FILE.h5
     archssl probe --features FILE.h5 --params JSON --out FILE.json
@@ -71,21 +71,6 @@ def cmd_data_prepare(a) -> None:
     log.info("wrote %s", a.out)
 
 
-def cmd_archs_write(a) -> None:
-    import yaml
-
-    from archssl.archs import arch_id
-    from archssl.config import load_config, validate_config
-    from archssl.utils import atomic_path
-
-    specs = validate_config(load_config(a.config))
-    by_id = {arch_id(s): s for s in specs}
-    if a.arch not in by_id:
-        raise SystemExit(f"{a.config}: no architecture with id {a.arch!r}; ids: {', '.join(by_id)}")
-    with atomic_path(a.out) as tmp:
-        tmp.write_text(yaml.safe_dump(by_id[a.arch], sort_keys=True))
-
-
 def cmd_pretrain(a) -> None:
     from archssl.data import get_dataset
     from archssl.train.loop import PretrainConfig, pretrain
@@ -97,13 +82,15 @@ def cmd_pretrain(a) -> None:
     p = dict(a.params)
     spec = _load_yaml(a.spec)
     ds_name = p.pop("dataset", None)
+    split = p.pop("split", "train")
     data_params = p.pop("data", None)
     cfg = PretrainConfig(method=a.method, **p)
     dataset = None
     if METHODS.get(a.method).trains:
-        dataset = get_dataset(ds_name).open("train", _dataset_root(ds_name, data_params), cfg.image_size)
-        log.info("pretraining %s with %s on %s (%d images, %d epochs)", Path(a.spec).stem, a.method, ds_name,
-                 len(dataset), cfg.epochs)
+        opts = dict((data_params.get("options") or {}).get(ds_name) or {})
+        dataset = get_dataset(ds_name).open(split, _dataset_root(ds_name, data_params), cfg.image_size, **opts)
+        log.info("pretraining %s with %s on %s/%s (%d images, %d epochs)", Path(a.spec).stem, a.method, ds_name,
+                 split, len(dataset), cfg.epochs)
     out = pretrain(spec, dataset, cfg, Path(a.out_dir), stop_after_epochs=a.stop_after_epochs)
     log.info("wrote %s", out)
 
@@ -197,15 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_forward("archssl.data.check"))
 
     archs = sub.add_parser("archs", help="architecture specs").add_subparsers(dest="sub", required=True)
-    for name in ("show", "list"):
+    for name in ("show", "list", "export", "families"):
         p = archs.add_parser(name, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(func=_forward_with(name))
-    p = archs.add_parser("write", help="write one resolved architecture spec of a config")
-    p.add_argument("--config", required=True)
-    p.add_argument("--arch", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_archs_write)
 
     p = sub.add_parser("pretrain", help="SSL-pretrain one architecture")
     p.add_argument("--spec", required=True)

@@ -83,6 +83,9 @@ def check_names(cfg: dict) -> list[dict]:
     if d["pretrain"] not in DATASETS:
         raise ConfigError(f"config key 'data.pretrain': unknown dataset {d['pretrain']!r}; "
                           f"known: {', '.join(DATASETS.names())}")
+    if d["pretrain_split"] not in DATASETS.get(d["pretrain"]).splits:
+        raise ConfigError(f"config key 'data.pretrain_split': dataset {d['pretrain']!r} has no split "
+                          f"{d['pretrain_split']!r}; it has {', '.join(DATASETS.get(d['pretrain']).splits)}")
     for i, name in enumerate(d["downstream"]):
         if name not in DATASETS:
             raise ConfigError(f"config key 'data.downstream[{i}]': unknown dataset {name!r}; "
@@ -133,10 +136,3 @@ def load_config(path: str | Path) -> dict:
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
     return cfg
-
-
-def section(cfg: dict, *keys: str) -> Any:
-    out = cfg
-    for k in keys:
-        out = out[k]
-    return out

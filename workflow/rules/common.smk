@@ -4,6 +4,8 @@ import sys
 from pathlib import Path
 import shlex
 
+from snakemake.exceptions import WorkflowError
+
 from archssl.archs import arch_id
 from archssl.config import validate_config
 from archssl.data import get_dataset
@@ -41,10 +43,11 @@ DATA_LOCATIONS = {
 
 
 def dataset_input(name):
-    """What a stage reading dataset ``name`` depends on: the generated file for built-in sets."""
+    """What a stage reading dataset ``name`` depends on: the generated file of a built-in set, the check
+    report of an on-disk set (the data themselves are read in place)."""
     if get_dataset(name).builtin:
         return f"{BUILTIN_ROOT}/{name}/images.h5"
-    return []
+    return f"{BUILTIN_ROOT}/checked/{name}.txt"
 
 
 def stage_resources(stage):

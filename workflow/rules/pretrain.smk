@@ -10,7 +10,8 @@ def pretrain_params(method):
     keep = ("epochs", "batch_size", "optimizer", "warmup_epochs", "final_lr", "cosine", "augment",
             "checkpoint_every", "device", "num_workers")
     return {**{k: p[k] for k in keep}, "seed": config["seed"], "image_size": config["data"]["image_size"],
-            "method_params": mp, "dataset": PRETRAIN_SET, "data": DATA_LOCATIONS}
+            "method_params": mp, "dataset": PRETRAIN_SET, "split": config["data"]["pretrain_split"],
+            "data": {**DATA_LOCATIONS, "options": config["data"]["options"]}}
 
 
 rule pretrain:

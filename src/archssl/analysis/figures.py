@@ -114,7 +114,7 @@ def honesty(acc: pd.DataFrame, method: str, baseline: str):
     sns.boxplot(data=d, x="dataset", y="value", hue="method", hue_order=[baseline, method], ax=ax,
                 fliersize=0)
     sns.stripplot(data=d, x="dataset", y="value", hue="method", hue_order=[baseline, method], ax=ax,
-                  dodge=True, size=3, color="k", legend=False)
+                  dodge=True, size=3, palette="dark:k", legend=False)
     ax.set_ylabel("test accuracy (primary metric)")
     ax.set_title(f"{method} against the untrained {baseline} baseline, same architectures")
     ax.tick_params(axis="x", rotation=30)

@@ -195,10 +195,6 @@ def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
     return new_v
 
 
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 FAMILIES: Registry[Family] = Registry("architecture family")
 
-__all__ = ["FAMILIES", "Family", "Tracer", "ceil_div", "make_divisible", "measure_flops"]
+__all__ = ["FAMILIES", "Family", "Tracer", "make_divisible", "measure_flops"]

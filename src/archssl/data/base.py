@@ -34,6 +34,8 @@ class DatasetSource:
     builtin: bool = False
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the splits :meth:`open` accepts (pretraining may use any, e.g. STL-10's ``unlabeled``)
+    splits: tuple[str, ...] = SPLITS
 
     def open(self, split: str, root: Path, image_size: int, **options: Any):
         """Return a ``torch.utils.data.Dataset`` for ``split`` read from ``root``."""

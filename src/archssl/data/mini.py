@@ -536,8 +536,8 @@ def read_split(path: Path, split: str, name: str = "?") -> tuple[np.ndarray, np.
 class MiniSource(DatasetSource):
     def open(self, split: str, root: Path, image_size: int, **options):
         check_split(self.name, split)
-        if split != "train" and self.name == POOL:
-            raise DatasetError(f"dataset {POOL!r} has only a 'train' split")
+        if split not in self.splits:
+            raise DatasetError(f"dataset {self.name!r} has only the split(s) {self.splits}, not {split!r}")
         path = Path(root) / self.name / "images.h5"
         images, labels = read_split(path, split, self.name)
         if images.shape[-1] != image_size:
@@ -546,7 +546,8 @@ class MiniSource(DatasetSource):
         return ArrayDataset(images, labels)
 
 
-DATASETS.add(POOL, MiniSource(POOL, 0, builtin=True, description="mini suite: unlabeled pretraining pool"))
+DATASETS.add(POOL, MiniSource(POOL, 0, builtin=True, description="mini suite: unlabeled pretraining pool",
+                              splits=("train",)))
 for _t in TASKS.values():
     DATASETS.add(_t.name, MiniSource(_t.name, len(_t.class_names), metric=_t.metric, builtin=True,
                                      description=f"mini suite: {_t.description}"))

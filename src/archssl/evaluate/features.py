@@ -1,8 +1,8 @@
 """Frozen-feature extraction: a pretrained backbone x a dataset -> one HDF5 file (layout in
 :mod:`archssl.evaluate.featurestore`).
 
-All requested taps come out of one forward pass; batches run in inference mode, with channels_last and
-bf16 autocast on a GPU (features are stored in float32 or float16 either way).
+All requested taps come out of one forward pass; batches run in inference mode and channels_last, with bf16
+autocast on a GPU (features are stored in float32 or float16 either way).
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ def extract_split(backbone, dataset, taps: Sequence[str], device, batch_size: in
     feats: dict[str, list[np.ndarray]] = {t: [] for t in taps}
     labels: list[np.ndarray] = []
     for images, y in loader:
-        x = normalize(to_float(images.to(device, non_blocking=True)))
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = normalize(to_float(images.to(device, non_blocking=True))).contiguous(memory_format=torch.channels_last)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
             out = backbone.forward_taps(x, list(taps))
         for t in taps:
@@ -48,9 +46,8 @@ def extract_to_file(backbone, open_split, out: Path, taps: Sequence[str], attrs:
                     dtype: str = "float32", device: str = "auto", num_workers: int = 0) -> Path:
     """Extract ``taps`` for every split (``open_split(split) -> Dataset``) and write ``out`` atomically."""
     dev = select_device(device)
-    backbone = backbone.to(dev).eval()
-    if dev.type == "cuda":
-        backbone = backbone.to(memory_format=torch.channels_last)
+    # channels_last on every device: on CPU it halves the time of depthwise convolutions (MobileNetV2)
+    backbone = backbone.to(dev, memory_format=torch.channels_last).eval()
     unknown = [t for t in taps if t not in backbone.tap_names]
     if unknown:
         raise ValueError(f"features.taps: unknown tap(s) {unknown} for arch {attrs.get('arch')}; "

@@ -1,9 +1,34 @@
 """The SSL-method extension point.
 
 A method wraps a backbone (``archssl.archs.build``) and owns everything else it trains (projection head,
-momentum encoder, queue, ...). The training loop calls :meth:`SSLMethod.training_step` on a batch of
-``uint8`` images and gets back the loss and the method's own pretext metric, so the analysis can relate
-pretext accuracy to downstream accuracy.
+momentum encoder, queue, memory bank, classifier...). The training loop calls
+:meth:`SSLMethod.training_step` on a batch of ``uint8`` images and gets back the loss and the method's own
+pretext metric, so the analysis can relate pretext accuracy to downstream accuracy.
+
+Contract with the loop (``archssl.train.loop``):
+
+1. ``method = METHODS.get(name)(backbone, method_params)``: unknown ``method_params`` keys are errors
+   (:attr:`SSLMethod.defaults` lists the known ones with their defaults); ``augment`` is reserved for
+   per-method augmentation overrides (merged over ``pretrain.augment`` by the loop).
+2. ``method.setup(dataset)`` once, before the model moves to the device and before the optimiser and the
+   checkpoint are loaded: methods whose state depends on the pretraining set (InstDisc's memory bank, the
+   supervised classifier's class count) create it here.
+3. Per step: ``method.on_step_start(step, total_steps)``, then
+   ``loss, metrics = method.training_step(images, augment, **inputs)`` where ``inputs`` holds the per-batch
+   extras the method asks for in :attr:`SSLMethod.batch_inputs` (``labels``: the dataset targets,
+   ``indices``: each image's index in the pretraining set), then the optimiser step, then
+   ``method.after_step()`` (momentum encoders, queues, memory banks).
+4. ``metrics`` is a dict whose first key is :attr:`SSLMethod.pretext_metric` (tables take the first
+   non-standard metrics.csv column as the pretext metric).
+
+State: every tensor a method keeps across steps (queues, banks, momentum encoders, counters) is a
+parameter or a registered buffer, so ``state_dict`` (and therefore ``checkpoint.pt``) carries it and a
+resumed run continues bit-for-bit. Randomness inside a method uses torch's global generator, which the loop
+reseeds from (seed, epoch) at the start of every epoch.
+
+``augment(x_uint8)`` returns a normalised augmented view ``(N, 3, S, S)`` with fresh per-sample parameters
+(:class:`archssl.train.augment.ViewMaker`); patch-based methods build their own inputs from the raw images
+(and may use ``augment.generator``).
 """
 
 from __future__ import annotations
@@ -19,22 +44,50 @@ from archssl.registry import Registry
 class SSLMethod(nn.Module):
     #: False for baselines that are not trained (random initialisation)
     trains: bool = True
-    #: name of the pretext metric the method reports in metrics.csv
+    #: name of the pretext metric the method reports in metrics.csv (first key of the metrics dict)
     pretext_metric: str = "pretext_acc"
+    #: per-batch inputs passed to training_step as keyword arguments: subset of ("labels", "indices")
+    batch_inputs: tuple[str, ...] = ()
+    #: the method_params keys the method reads, with their defaults (``augment`` is always allowed)
+    defaults: dict[str, Any] = {}
 
     def __init__(self, backbone: nn.Module, cfg: dict[str, Any]):
         super().__init__()
         self.backbone = backbone
-        self.cfg = dict(cfg)
+        cfg = dict(cfg or {})
+        unknown = sorted(set(cfg) - set(self.defaults) - {"augment"})
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "(none)"
+            raise ValueError(f"pretrain.method_params.{self.method_name()}: unknown key {unknown[0]!r}; known: {known}")
+        self.cfg = {**_deepcopy(self.defaults), **cfg}
 
-    def training_step(self, images: torch.Tensor, augment: Callable[[torch.Tensor], torch.Tensor]
+    @classmethod
+    def method_name(cls) -> str:
+        for name, obj in METHODS.items():
+            if obj is cls:
+                return name
+        return cls.__name__.lower()
+
+    def setup(self, dataset) -> None:
+        """Called once with the pretraining dataset before training (and before a checkpoint is loaded)."""
+
+    def on_step_start(self, step: int, total_steps: int) -> None:
+        """Called before every training step with the global step index and the run's total steps."""
+
+    def training_step(self, images: torch.Tensor, augment: Callable[[torch.Tensor], torch.Tensor], **inputs
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         """``images``: uint8 batch (N, 3, H, W) on the device; ``augment`` maps it to a normalised view.
-        Returns the loss and a dict of metrics (at least ``pretext_metric``)."""
+        Returns the loss and a dict of metrics (first key: ``pretext_metric``)."""
         raise NotImplementedError(f"{type(self).__name__} must implement training_step")
 
     def after_step(self) -> None:
         """Hook after each optimiser step (momentum encoders, queues)."""
+
+
+def _deepcopy(d: dict) -> dict:
+    import copy
+
+    return copy.deepcopy(d)
 
 
 METHODS: Registry[type[SSLMethod]] = Registry("SSL method")

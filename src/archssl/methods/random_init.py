@@ -12,5 +12,5 @@ class RandomInit(SSLMethod):
     trains = False
     pretext_metric = "none"
 
-    def training_step(self, images, augment):
+    def training_step(self, images, augment, **inputs):
         raise RuntimeError("the 'random' baseline is not trained")

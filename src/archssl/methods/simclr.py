@@ -1,4 +1,9 @@
-"""SimCLR (Chen et al. 2020): two augmented views, projection head, NT-Xent over the batch."""
+"""SimCLR (Chen et al. 2020): two augmented views, projection head, NT-Xent over the batch.
+
+method_params: ``temperature`` (0.5), ``head`` ({kind: mlp, hidden: 2048, out: 128, bn: true}).
+The number of negatives is set by the batch: K = 2 (batch_size - 1) per view.
+Pretext metric ``contrastive_top1``: how often a view's partner is its most similar among the other 2N - 1.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from archssl.methods.base import METHODS, SSLMethod
-from archssl.methods.heads import build_head
+from archssl.methods.heads import head_from_cfg
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,15 +31,14 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tup
 @METHODS.register("simclr")
 class SimCLR(SSLMethod):
     pretext_metric = "contrastive_top1"
+    defaults = {"temperature": 0.5, "head": {}}
 
     def __init__(self, backbone, cfg):
         super().__init__(backbone, cfg)
-        head = cfg.get("head", {}) or {}
-        self.head, _ = build_head(head.get("kind", "mlp"), backbone.out_dim, int(head.get("hidden", 2048)),
-                                  int(head.get("out", 128)))
-        self.temperature = float(cfg.get("temperature", 0.5))
+        self.head, _ = head_from_cfg(self.cfg["head"], backbone.out_dim, {"kind": "mlp"}, "method_params.simclr.head")
+        self.temperature = float(self.cfg["temperature"])
 
-    def training_step(self, images, augment):
+    def training_step(self, images, augment, **inputs):
         v1, v2 = augment(images), augment(images)
         z = self.head(self.backbone(torch.cat([v1, v2])))
         z1, z2 = z.chunk(2)

@@ -7,6 +7,8 @@ and rounded with torchvision's ``_make_divisible(c * width_mult, round_nearest)`
 ``_make_divisible(last_channel * max(1, width_mult), round_nearest)`` channels. ReLU6 activations.
 
 - ``depths``: blocks per stage (7 entries; torchvision [1, 2, 3, 4, 3, 3, 1]).
+- ``stem: small`` (cheaper for 32-64 px inputs): the first conv keeps stride 2 but stage 2's stride 2 becomes 1,
+  total downsampling 16 (the mini study uses it: depthwise convolutions at 32 x 32 are slow on a CPU).
 - ``stem: cifar`` (for inputs <= 64 px): the first conv has stride 1 and stage 2's stride 2 becomes 1, the
   common CIFAR adaptation (total downsampling 8 instead of 32).
 - ``channels``: base channels per stage; ProxylessNAS uses [16, 24, 40, 80, 96, 192, 320] with the same strides.
@@ -70,7 +72,7 @@ def stage_channels(spec: dict) -> tuple[int, list[int], int]:
 def block_plan(spec: dict) -> list[list[dict]]:
     """Per stage, per block: ``{inp, out, stride, kernel, expand, skip}`` (the single source for build/trace)."""
     first, chans, _ = stage_channels(spec)
-    strides = STRIDES_CIFAR if spec["stem"] == "cifar" else STRIDES
+    strides = STRIDES if spec["stem"] == "imagenet" else STRIDES_CIFAR
     blocks = spec["blocks"]
     inp, b = first, 0
     plan = []
@@ -98,7 +100,8 @@ class MobileNetV2Family(Family):
         "round_nearest": Field(8, pos_int, "channels are rounded to multiples of this"),
         "last_channel": Field(1280, pos_int, "channels of the last 1x1 conv (scaled by max(1, width_mult))"),
         "channels": Field([16, 24, 32, 64, 96, 160, 320], int_list(length=7), "base output channels per stage"),
-        "stem": Field("imagenet", one_of("imagenet", "cifar"), "cifar: first conv and stage 2 with stride 1"),
+        "stem": Field("imagenet", one_of("imagenet", "cifar", "small"),
+                      "cifar: first conv and stage 2 with stride 1; small: stage 2 with stride 1"),
         "blocks": Field(None, _blocks, "null or per-block {kernel, expand, skip} for stages 2-7 (ProxylessNAS)"),
         "rep_dim": Field(None, optional(pos_int), "extra linear layer setting the representation size"),
     }

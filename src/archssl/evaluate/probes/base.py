@@ -76,13 +76,16 @@ class Probe:
         train: tuple[Any, Any],
         val: tuple[Any, Any] | None,
         test: tuple[Any, Any],
-        num_classes: int,
+        num_classes: int | None,
         metric: str = "top1",
         source: str | None = None,
     ) -> dict[str, Any]:
-        """Select on ``val``, refit on train+val, score ``test``; see the module docstring for the result."""
+        """Select on ``val`` (``None``: a stratified ``val_fraction`` hold-out of train), refit on train+val,
+        score ``test``. ``num_classes=None`` infers it from the labels (:func:`infer_num_classes`).
+        ``source`` (e.g. the feature file) prefixes every :class:`ProbeInputError` message."""
         t0 = time.perf_counter()
         data = prepare_data(train, val, test, num_classes, metric, source, self.params)
+        num_classes = data.num_classes
         work = data.X_train.shape[0] * data.X_train.shape[1] * num_classes
         with torch_threads(self.params["num_threads"], work):
             out = self._fit_select(data, metric)
@@ -209,11 +212,33 @@ def holdout_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray
     return np.flatnonzero(mask), val
 
 
+def infer_num_classes(train, val, test, source: str | None = None) -> int:
+    """``num_classes=None``: the multi-hot width, or the largest class index in any split + 1 (a class absent
+    from every split and above all present ones cannot be seen; pass ``num_classes`` when that matters)."""
+    widths, top = set(), -1
+    for pair in (train, val, test):
+        if pair is None:
+            continue
+        try:
+            y = np.asarray(pair[1])
+        except (TypeError, IndexError):
+            raise ProbeInputError(f"{_where(source)}splits must be pairs (X, y)") from None
+        if y.ndim == 2:
+            widths.add(int(y.shape[1]))
+        elif y.ndim == 1 and y.size and np.issubdtype(y.dtype, np.number):
+            top = max(top, int(np.max(y)))
+    if widths:
+        return widths.pop() if len(widths) == 1 else -1
+    return top + 1
+
+
 def prepare_data(train, val, test, num_classes, metric, source, params) -> ProbeData:
     w = _where(source)
     if metric not in M.METRICS:
         raise ProbeInputError(f"{w}unknown metric {metric!r}; expected one of {M.METRICS}")
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+    if num_classes is None:
+        num_classes = infer_num_classes(train, val, test, source)
+    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 2:
         raise ProbeInputError(f"{w}num_classes must be an integer >= 2, got {num_classes!r}")
     num_classes = int(num_classes)
     Xtr, ytr = _check_split("train", train, num_classes, source)

@@ -26,9 +26,10 @@ Mapping to scikit-learn
     sklearn's ``C`` doubled, i.e. ``C = 2 / (n * l2)``.) ``tests/test_probes_lbfgs.py`` checks this.
 
 Solver
-    Full-batch L-BFGS (memory ``history``) with the Böhning curvature bound ``c * Cov_aug + l2`` (``c = 1/2``
-    softmax, ``1/4`` sigmoid; ``Cov_aug`` the second-moment matrix of ``[X, 1]``) as the initial inverse
-    Hessian (a (D+1)x(D+1) Cholesky solve per direction: a preconditioner, it does not change the problem),
+    Full-batch L-BFGS (memory ``history``) whose initial inverse Hessian is a Kronecker-style approximation
+    ``(c * E[[x,1][x,1]^T] + l2 * diag(1,..,1,0))^-1`` with ``c`` the current mean per-class curvature
+    ``mean p(1-p)`` (re-estimated at each grid value; a (D+1)x(D+1) Cholesky solve per direction: a
+    preconditioner, it does not change the problem; ``precondition=False`` gives plain L-BFGS),
     a line search on the exact 1-D restriction (the logits along a direction are ``Z + t * X d``, so each
     trial costs element-wise work only; one matrix product for ``X d`` and one for the gradient per
     iteration), and curvature pairs carried along the path (a pair ``(s, y_data)`` of data-gradient
@@ -93,18 +94,43 @@ class SolveInfo:
 class _Memory:
     s: list = field(default_factory=list)
     yd: list = field(default_factory=list)  # data-gradient differences
+    syd: list = field(default_factory=list)  # s . yd
+    ss: list = field(default_factory=list)  # s . (mask * s)  (penalised part)
 
     def clear(self) -> None:
         self.s.clear()
         self.yd.clear()
+        self.syd.clear()
+        self.ss.clear()
+
+    def push(self, s, yd, mask, history: int) -> None:
+        self.s.append(s)
+        self.yd.append(yd)
+        self.syd.append(float(np.vdot(s, yd)))
+        self.ss.append(float(np.vdot(s[:-1], s[:-1])))
+        if len(self.s) > history:
+            for lst in (self.s, self.yd, self.syd, self.ss):
+                lst.pop(0)
+
+
+def _blas_single_thread():
+    """Parameter-space algebra is small: run numpy's BLAS on one thread (thread hand-offs cost more)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 class LogRegSolver:
     """L2-regularised logistic regression on one fitting set; keeps its state between :meth:`solve` calls
     so consecutive calls warm-start (iterate and curvature memory) along a regularisation path.
 
-    ``X`` (N, D) float array, ``y`` (N,) int in [0, K) or (N, K) multi-hot. ``theta`` is (D+1, K) float64:
-    rows 0..D-1 are ``W``, row D is ``b``.
+    ``X`` (N, D) float array, ``y`` (N,) int in [0, K) or (N, K) multi-hot. ``theta`` is a (D+1, K) float64
+    numpy array: rows 0..D-1 are ``W``, row D is ``b``. The (N, *) work (matrix products, soft-max) runs in
+    torch on ``device``; the parameter-space algebra (L-BFGS two-loop, preconditioner) in float64 numpy.
     """
 
     def __init__(
@@ -136,39 +162,34 @@ class LogRegSolver:
         self.history, self.precondition, self.carry_memory = int(history), bool(precondition), bool(carry_memory)
         self.tol, self.ftol, self.max_iter, self.refresh_every = float(tol), float(ftol), int(max_iter), int(refresh_every)
         with torch.inference_mode():
-            self.X = torch.as_tensor(np.ascontiguousarray(X)).to(self.device, self.cdtype)
+            # [X | 1]: one matrix product gives logits with the intercept, and gradients of W and b
+            self.X = torch.empty(self.n, self.d + 1, dtype=self.cdtype, device=self.device)
+            self.X[:, : self.d] = torch.as_tensor(np.ascontiguousarray(X)).to(self.device, self.cdtype)
+            self.X[:, self.d] = 1.0
             if self.multilabel:
                 self.Y = torch.as_tensor(y).to(self.device, self.cdtype)
                 self.y = None
             else:
                 self.y = torch.as_tensor(y).to(self.device, torch.int64)
                 self.Y = None
-            self.theta = torch.zeros(self.d + 1, self.K, dtype=torch.float64, device=self.device)
-            self.mask = torch.ones(self.d + 1, 1, dtype=torch.float64, device=self.device)
+                self._rows = torch.arange(self.n, device=self.device)
+            self.theta = np.zeros((self.d + 1, self.K))
+            self.mask = np.ones((self.d + 1, 1))
             self.mask[-1] = 0.0  # intercept unpenalised
             self._second_moment = None
-            self._chol_l2 = None
             self._chol = None
             self.mem = _Memory()
-            self._refresh()
             # gradient scale at theta = 0 (for the relative stopping rule)
-            g0 = self._data_grad(self._residual(self._zero_logits())[1])
-            self.g_scale = max(1.0, float(g0.abs().max()))
-        self.iters_since_refresh = 0
+            g0 = self._data_grad(self._residual(torch.zeros(self.n, self.K, dtype=self.cdtype, device=self.device))[1])
+            self.g_scale = max(1.0, float(np.abs(g0).max()))
+            self._refresh()
 
     # ---------------------------------------------------------------------------------------------- pieces
-    def _zero_logits(self):
-        return self.torch.zeros(self.n, self.K, dtype=self.cdtype, device=self.device)
-
-    def _logits(self, theta):
-        th = theta.to(self.cdtype)
-        return self.torch.addmm(th[-1], self.X, th[:-1])
-
-    def _dir_logits(self, d):
-        return self._logits(d)
+    def _logits(self, theta: np.ndarray):
+        return self.X @ self.torch.from_numpy(theta).to(self.device, self.cdtype)
 
     def _residual(self, S):
-        """Mean data loss (float) and the residual ``G = dloss/dS * n`` (= P - Y) for logits ``S``."""
+        """Mean data loss (float) and the residual ``G = P - Y`` (n * dloss/dS) for logits ``S``."""
         torch = self.torch
         if self.multilabel:
             loss = torch.nn.functional.binary_cross_entropy_with_logits(S, self.Y, reduction="none").sum(
@@ -180,106 +201,115 @@ class LogRegSolver:
             L = torch.log_softmax(S, dim=1)
             loss = -L.gather(1, self.y[:, None]).sum(dtype=torch.float64)
             G = L.exp_()
-            G[torch.arange(self.n, device=self.device), self.y] -= 1.0
+            G[self._rows, self.y] -= 1.0
         return float(loss) / self.n, G
 
-    def _data_grad(self, G):
-        torch = self.torch
-        gW = (self.X.T @ G).double()
-        gb = G.sum(dim=0, dtype=torch.float64)
-        return torch.cat([gW, gb[None]], dim=0).div_(self.n)
+    def _data_grad(self, G) -> np.ndarray:
+        out = (self.X.T @ G).cpu().numpy().astype(np.float64)
+        out /= self.n
+        return out
 
-    def _refresh(self):
+    def _refresh(self) -> None:
         """Recompute logits, data loss, residual and data gradient from ``theta`` exactly."""
         self.Z = self._logits(self.theta)
         self.loss_data, G = self._residual(self.Z)
         self.g_data = self._data_grad(G)
         self.iters_since_refresh = 0
 
-    def _objective(self, l2):
+    def _objective(self, l2: float) -> float:
         W = self.theta[:-1]
-        return self.loss_data + 0.5 * l2 * float((W * W).sum())
+        return self.loss_data + 0.5 * l2 * float(np.vdot(W, W))
 
-    def _grad(self, l2):
+    def _grad(self, l2: float) -> np.ndarray:
         return self.g_data + l2 * self.mask * self.theta
 
-    def _second_moments(self):
+    def _second_moments(self) -> np.ndarray:
         if self._second_moment is None:
             torch = self.torch
-            S = torch.empty(self.d + 1, self.d + 1, dtype=torch.float64, device=self.device)
-            S[: self.d, : self.d] = (self.X.T @ self.X).double() / self.n
-            mu = self.X.sum(dim=0, dtype=torch.float64) / self.n
-            S[: self.d, self.d] = mu
-            S[self.d, : self.d] = mu
+            S = (self.X.T @ self.X).cpu().numpy().astype(np.float64) / self.n  # [X|1]^T [X|1] / n
             S[self.d, self.d] = 1.0
-            self._second_moment = S
+            self._second_moment = 0.5 * (S + S.T)
         return self._second_moment
 
-    def _precond_factor(self, l2):
+    def _curvature_scale(self) -> float:
+        """Average per-class curvature of the loss at the current logits, ``mean p(1-p)`` over samples and
+        classes (the diagonal of ``diag(p) - p p^T``; ``1/K`` at uniform soft-max), floored."""
+        torch = self.torch
+        P = torch.sigmoid(self.Z) if self.multilabel else torch.softmax(self.Z, dim=1)
+        c = float((P * (1.0 - P)).sum(dtype=torch.float64)) / (self.n * self.K)
+        return max(c, 1e-4 / self.K)
+
+    def _precond_factor(self, l2: float):
+        """Cholesky factor of ``c * E[[x,1][x,1]^T] + l2 * diag(mask)`` (None: no preconditioning), with ``c``
+        the current average curvature (:meth:`_curvature_scale`): a Kronecker-style approximation of the
+        Hessian whose data and penalty parts are balanced at every point of the path."""
         if not self.precondition:
             return None
-        if self._chol is not None and self._chol_l2 == l2:
-            return self._chol
-        torch = self.torch
-        c = 0.25 if self.multilabel else 0.5
-        A = c * self._second_moments() + torch.diag(l2 * self.mask[:, 0])
-        jitter = 1e-10 * float(torch.diagonal(A).mean())
-        A.diagonal().add_(jitter)
-        L, info = torch.linalg.cholesky_ex(A)
-        if int(info) != 0:  # fall back to the diagonal
-            L = None
-        self._chol, self._chol_l2 = (L, l2) if L is not None else (None, None)
-        if L is None:
-            self._diag_fallback = torch.diagonal(A).clone()
-        return L
+        import scipy.linalg
 
-    def _apply_h0(self, q, L):
-        if not self.precondition:
-            return q
-        if L is None:
-            return q / self._diag_fallback[:, None]
-        return self.torch.cholesky_solve(q, L)
+        c = self._curvature_scale()
+        A = c * self._second_moments() + np.diag(l2 * self.mask[:, 0])
+        A[np.diag_indices_from(A)] += 1e-10 * float(np.mean(np.diag(A)))
+        try:
+            self._chol = scipy.linalg.cho_factor(A, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:  # fall back to the diagonal
+            self._chol = ("diag", np.diag(A).copy())
+        return self._chol
 
-    def _direction(self, g, l2, L):
+    def _apply_h0(self, q: np.ndarray, L) -> np.ndarray:
+        if L is None:
+            return q.copy()
+        if isinstance(L[0], str):
+            return q / L[1][:, None]
+        import scipy.linalg
+
+        return scipy.linalg.cho_solve(L, q, check_finite=False)
+
+    def _direction(self, g: np.ndarray, l2: float, L) -> tuple[np.ndarray, bool]:
         """L-BFGS two-loop recursion with pairs ``(s, yd + l2*mask*s)`` and H0 = gamma * M^-1."""
         mem = self.mem
         m = len(mem.s)
         if m == 0:
             return -self._apply_h0(g, L), False
         ys = [yd + l2 * self.mask * s for s, yd in zip(mem.s, mem.yd)]
-        rho = []
-        for s, y in zip(mem.s, ys):
-            sy = float((s * y).sum())
-            rho.append(1.0 / sy if sy > 0 else 0.0)
-        q = g.clone()
+        sys_ = [syd + l2 * ss for syd, ss in zip(mem.syd, mem.ss)]
+        rho = [1.0 / sy if sy > 0 else 0.0 for sy in sys_]
+        q = g.copy()
         alpha = [0.0] * m
         for i in range(m - 1, -1, -1):
             if rho[i] == 0.0:
                 continue
-            alpha[i] = rho[i] * float((mem.s[i] * q).sum())
-            q.sub_(ys[i], alpha=alpha[i])
-        y_last, s_last = ys[-1], mem.s[-1]
+            alpha[i] = rho[i] * float(np.vdot(mem.s[i], q))
+            q -= alpha[i] * ys[i]
+        y_last = ys[-1]
         Hy = self._apply_h0(y_last, L)
-        yHy = float((y_last * Hy).sum())
-        sy = float((s_last * y_last).sum())
-        gamma = sy / yHy if (yHy > 0 and sy > 0) else 1.0
-        r = self._apply_h0(q, L).mul_(gamma)
+        yHy = float(np.vdot(y_last, Hy))
+        gamma = sys_[-1] / yHy if (yHy > 0 and sys_[-1] > 0) else 1.0
+        r = self._apply_h0(q, L)
+        r *= gamma
         for i in range(m):
             if rho[i] == 0.0:
                 continue
-            beta = rho[i] * float((ys[i] * r).sum())
-            r.add_(mem.s[i], alpha=alpha[i] - beta)
+            beta = rho[i] * float(np.vdot(ys[i], r))
+            r += (alpha[i] - beta) * mem.s[i]
         return -r, True
 
-    def _phi(self, t, XD, l2, W_dW, dW_dW, W_W, xd_y=None):
-        """Objective and slope at ``theta + t d`` (data part from logits ``Z + t XD``); returns S and G too."""
+    def _phi(self, t, XD, l2, W_dW, dW_dW, W_W):
+        """Objective at ``theta + t d`` (data part from logits ``Z + t XD``), S, G and a function computing
+        the slope phi'(t) on demand (it costs a pass over the (N, K) arrays)."""
         torch = self.torch
         S = torch.add(self.Z, XD, alpha=t)
         loss, G = self._residual(S)
-        slope = float((G * XD).sum(dtype=torch.float64)) / self.n
         f = loss + 0.5 * l2 * (W_W + 2 * t * W_dW + t * t * dW_dW)
-        df = slope + l2 * (W_dW + t * dW_dW)
-        return f, df, loss, S, G
+
+        def slope(exact: bool = True) -> float:
+            if exact:  # float64 accumulation
+                data = float((G * XD).sum(dtype=torch.float64))
+            else:  # one BLAS dot in the compute dtype: fast, ~1e-7 relative to sum |G XD|
+                data = float(torch.dot(G.reshape(-1), XD.reshape(-1)))
+            return data / self.n + l2 * (W_dW + t * dW_dW)
+
+        return f, slope, loss, S, G
 
     def _curvature(self, XD, l2, dW_dW):
         """phi''(0): exact second derivative along the direction (for the first step of a fresh memory)."""
@@ -294,13 +324,13 @@ class LogRegSolver:
         return float(h) / self.n + l2 * dW_dW
 
     # ---------------------------------------------------------------------------------------------- solve
-    def solve(self, l2: float, theta0=None) -> SolveInfo:
+    def solve(self, l2: float, theta0: np.ndarray | None = None) -> SolveInfo:
         """Minimise the objective for ``l2`` starting from the current state (or ``theta0``)."""
         torch = self.torch
         t_start = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), _blas_single_thread():
             if theta0 is not None:
-                self.theta = torch.as_tensor(theta0, dtype=torch.float64, device=self.device).clone()
+                self.theta = np.array(theta0, dtype=np.float64, copy=True)
                 self.mem.clear()
                 self._refresh()
             elif self.iters_since_refresh >= self.refresh_every:
@@ -310,7 +340,7 @@ class LogRegSolver:
             L = self._precond_factor(l2)
             f = self._objective(l2)
             g = self._grad(l2)
-            gmax = float(g.abs().max())
+            gmax = float(np.abs(g).max())
             thresh = self.tol * self.g_scale
             n_iter = n_evals = 0
             status, small_steps = "max_iter", 0
@@ -321,18 +351,17 @@ class LogRegSolver:
                 if n_iter >= self.max_iter:
                     break
                 d, has_mem = self._direction(g, l2, L)
-                dg = float((d * g).sum())
+                dg = float(np.vdot(d, g))
                 if not dg < 0:  # not a descent direction (numerical trouble): restart from H0
                     self.mem.clear()
                     d, has_mem = self._direction(g, l2, L)
-                    dg = float((d * g).sum())
+                    dg = float(np.vdot(d, g))
                     if not dg < 0:
                         status = "no_descent"
                         break
-                XD = self._dir_logits(d)
-                dW = d[:-1]
-                W = self.theta[:-1]
-                W_dW, dW_dW, W_W = float((W * dW).sum()), float((dW * dW).sum()), float((W * W).sum())
+                XD = self._logits(d)
+                dW, W = d[:-1], self.theta[:-1]
+                W_dW, dW_dW, W_W = float(np.vdot(W, dW)), float(np.vdot(dW, dW)), float(np.vdot(W, W))
                 if has_mem:
                     t = 1.0
                 else:
@@ -341,25 +370,19 @@ class LogRegSolver:
                 ok, t, f_new, loss_new, S, G, evals = self._line_search(t, f, dg, XD, l2, W_dW, dW_dW, W_W)
                 n_evals += evals
                 if not ok:
-                    # a failed search is only acceptable very close to the optimum (rounding noise)
-                    status = "linesearch"
+                    status = "linesearch"  # only expected within rounding noise of the optimum
                     break
-                step = d.mul_(t)
-                self.theta.add_(step)
+                step = d * t
+                self.theta += step
                 self.Z = S
                 self.loss_data = loss_new
                 g_data_new = self._data_grad(G)
                 yd = g_data_new - self.g_data
                 self.g_data = g_data_new
-                sy = float((step * (yd + l2 * self.mask * step)).sum())
-                if sy > 1e-16 * float((step * step).sum()):
-                    self.mem.s.append(step)
-                    self.mem.yd.append(yd)
-                    if len(self.mem.s) > self.history:
-                        self.mem.s.pop(0)
-                        self.mem.yd.pop(0)
+                if np.vdot(step, yd) + l2 * np.vdot(step[:-1], step[:-1]) > 1e-16 * float(np.vdot(step, step)):
+                    self.mem.push(step, yd, self.mask, self.history)
                 g = self._grad(l2)
-                gmax = float(g.abs().max())
+                gmax = float(np.abs(g).max())
                 n_iter += 1
                 self.iters_since_refresh += 1
                 rel = (f - f_new) / max(abs(f), abs(f_new), 1.0)
@@ -375,34 +398,46 @@ class LogRegSolver:
             )
 
     def _line_search(self, t, f0, dg0, XD, l2, W_dW, dW_dW, W_W, c1=1e-4, c2=0.9, max_evals=30):
-        """Weak-Wolfe search on the convex 1-D restriction, bracketing the root of phi'.
+        """Line search on the convex 1-D restriction ``phi(t) = f(theta + t d)``.
 
-        Accepts ``t`` with ``phi'(t) >= c2 phi'(0)`` (curvature) and sufficient decrease; sufficient decrease is
-        certified either by the objective (Armijo) or, immune to rounding in the objective, by convexity when
-        ``phi'(t) <= c1 phi'(0)`` (then ``phi(t) <= phi(0) + t phi'(t) <= phi(0) + c1 t phi'(0)``).
+        A trial ``t`` is accepted when it gives sufficient decrease and is not too short (weak Wolfe:
+        ``phi'(t) >= c2 phi'(0)``). Sufficient decrease is Armijo on the objective
+        (``phi(t) <= phi(0) + c1 t phi'(0)``) or, immune to rounding in the objective near the optimum, the
+        convexity certificate ``phi'(t) <= c1 phi'(0)`` (then ``phi(t) <= phi(0) + t phi'(t) <=
+        phi(0) + c1 t phi'(0)``). When Armijo holds on the objective the slope is only needed for the
+        "too short" test, for which a fast single-precision dot is enough; otherwise it is accumulated in
+        float64. Too short steps are extended (x4), too long ones bracketed and refined by safeguarded secant
+        steps on ``phi'``.
         """
         lo, hi = 0.0, math.inf
-        dlo = dg0
+        dlo, dhi = dg0, math.nan
         evals = 0
         while evals < max_evals:
-            f, df, loss, S, G = self._phi(t, XD, l2, W_dW, dW_dW, W_W)
+            f, slope, loss, S, G = self._phi(t, XD, l2, W_dW, dW_dW, W_W)
             evals += 1
-            armijo = (f <= f0 + c1 * t * dg0) or (df <= c1 * dg0)
-            if math.isfinite(f) and armijo and abs(df) <= -c2 * dg0:
-                return True, t, f, loss, S, G, evals
-            if math.isfinite(f) and armijo and df < 0:
-                # too short: still descending steeply
+            finite = math.isfinite(f)
+            if finite and f <= f0 + c1 * t * dg0:
+                df = slope(exact=False)
+                if df >= c2 * dg0:
+                    return True, t, f, loss, S, G, evals
+                sufficient = True
+            else:
+                df = slope() if finite else math.nan
+                finite = finite and math.isfinite(df)
+                sufficient = finite and df <= c1 * dg0
+                if sufficient and df >= c2 * dg0:
+                    return True, t, f, loss, S, G, evals
+            if sufficient:  # too short: still descending steeply
                 lo, dlo = t, df
                 if math.isinf(hi):
-                    t = t * 4.0
+                    t *= 4.0
                     continue
             else:
                 hi, dhi = t, df
-                if not math.isfinite(f):
+                if not finite:
                     t = 0.5 * (lo + hi)
                     continue
-            # secant on phi' inside the bracket, safeguarded
-            if math.isfinite(hi) and dhi > dlo:
+            if math.isfinite(hi) and dhi > dlo:  # secant on phi' inside the bracket, safeguarded
                 t_new = lo - dlo * (hi - lo) / (dhi - dlo)
             else:
                 t_new = 0.5 * (lo + hi)
@@ -411,16 +446,19 @@ class LogRegSolver:
         return False, t, f0, self.loss_data, None, None, evals
 
     # ---------------------------------------------------------------------------------------------- use
-    def scores(self, X, theta=None) -> np.ndarray:
+    def scores(self, X: np.ndarray, theta: np.ndarray | None = None, chunk: int = 65536) -> np.ndarray:
+        """Logits (N, K) float64 for ``X`` (with the current or the given ``theta``)."""
         torch = self.torch
-        th = self.theta if theta is None else theta
+        th = torch.from_numpy(self.theta if theta is None else theta).to(self.device, self.cdtype)
+        out = np.empty((X.shape[0], self.K))
         with torch.inference_mode():
-            Xt = torch.as_tensor(np.ascontiguousarray(X)).to(self.device, self.cdtype)
-            return torch.addmm(th[-1].to(self.cdtype), Xt, th[:-1].to(self.cdtype)).double().cpu().numpy()
+            for start in range(0, X.shape[0], chunk):
+                Xt = torch.as_tensor(np.ascontiguousarray(X[start : start + chunk])).to(self.device, self.cdtype)
+                out[start : start + chunk] = torch.addmm(th[-1], Xt, th[:-1]).cpu().numpy()
+        return out
 
     def coef(self) -> tuple[np.ndarray, np.ndarray]:
-        th = self.theta.cpu().numpy()
-        return th[:-1].copy(), th[-1].copy()
+        return self.theta[:-1].copy(), self.theta[-1].copy()
 
 
 def fit_logreg(
@@ -524,7 +562,7 @@ class LBFGSLogReg(Probe):
                 "grad_max": info.grad_max,
                 "seconds": round(info.seconds, 4),
             })
-            thetas.append(solver.theta.clone())
+            thetas.append(solver.theta.copy())
         best = select_best([c["val_metric"] for c in curve])
         l2 = curve[best]["l2"]
         del solver

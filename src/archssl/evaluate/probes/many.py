@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable, Mapping, Union
 
-import numpy as np
-
 from .base import Probe, ProbeInputError, make_probe
 
 Resolver = Union[None, str, int, Mapping[str, Any], Callable[[dict], Any]]
@@ -30,13 +28,6 @@ def _resolve(value: Resolver, attrs: dict, what: str, default: Any) -> Any:
     return value
 
 
-def _infer_num_classes(fs) -> int:
-    ys = [fs[s].y for s in fs.splits]
-    if ys[0].ndim == 2:
-        return int(ys[0].shape[1])
-    return int(max(int(y.max()) for y in ys)) + 1
-
-
 def fit_many(
     sources: Iterable[Any],
     probe: str | Probe = "lbfgs_logreg",
@@ -52,7 +43,7 @@ def fit_many(
     ``taps``: tap names to fit (default: every tap of each file; for a FeatureSet, its tap).
     ``metric`` / ``num_classes``: a value, a dict keyed by the file's ``dataset`` attribute, or a callable
     of the file's attrs; defaults: ``map11`` for multi-hot labels else ``top1``; the label width / largest
-    label + 1 across splits. ``on_error="record"`` turns a failing (source, tap) into a result with an
+    label + 1 across splits (see :func:`~archssl.evaluate.probes.base.infer_num_classes`). ``on_error="record"`` turns a failing (source, tap) into a result with an
     ``error`` message instead of raising.
     """
     from archssl.evaluate.featurestore import FeatureFileError, FeatureSet, list_taps, read_features
@@ -80,10 +71,10 @@ def fit_many(
             try:
                 fs = load(tap)
                 attrs = fs.attrs
-                k = _resolve(num_classes, attrs, "num_classes", None) or _infer_num_classes(fs)
+                k = _resolve(num_classes, attrs, "num_classes", None)  # None: inferred from the labels
                 m = _resolve(metric, attrs, "metric", "map11" if fs.multilabel else "top1")
                 res = prb.fit_evaluate(fs.xy("train"), fs.xy("val") if "val" in fs.splits else None, fs.xy("test"),
-                                       num_classes=int(k), metric=m, source=f"{path} [tap {tap}]")
+                                       num_classes=k, metric=m, source=f"{path} [tap {tap}]")
             except (FeatureFileError, ProbeInputError) as exc:
                 if on_error == "raise":
                     raise

@@ -211,10 +211,11 @@ class _SGDProbe(Probe):
         if "hidden" in p and (p["hidden"] is None or int(p["hidden"]) < 1):
             raise ProbeConfigError(f"{self.name}: hidden must be a positive integer")
 
-    def _train(self, X, y, K, device):
+    def _train(self, X, y, K, device, weight_decays=None):
         p = self.params
         return train_sgd(
-            X, y, K, p["weight_decays"], hidden=p.get("hidden"), epochs=int(p["epochs"]),
+            X, y, K, p["weight_decays"] if weight_decays is None else weight_decays, hidden=p.get("hidden"),
+            epochs=int(p["epochs"]),
             batch_size=int(p["batch_size"]), lr=float(p["lr"]), momentum=float(p["momentum"]),
             nesterov=bool(p["nesterov"]), seed=int(p["seed"]), device=device,
         )
@@ -250,12 +251,7 @@ class _SGDProbe(Probe):
         best = select_best([c["val_metric"] for c in curve])
         wd = curve[best]["weight_decay"]
         std = _Standardizer(Xall, p["standardize"])
-        p_sel = {**p, "weight_decays": [wd]}
-        final = train_sgd(
-            std(Xall), yall, K, [wd], hidden=p_sel.get("hidden"), epochs=int(p["epochs"]),
-            batch_size=int(p["batch_size"]), lr=float(p["lr"]), momentum=float(p["momentum"]),
-            nesterov=bool(p["nesterov"]), seed=int(p["seed"]), device=device,
-        )
+        final = self._train(std(Xall), yall, K, device, weight_decays=[wd])
         scores = final.scores(std(data.X_test))[0]
         return {
             "selected": {"weight_decay": wd, "index": best, "val_metric": curve[best]["val_metric"],

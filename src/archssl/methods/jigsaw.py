@@ -1,0 +1,73 @@
+"""Jigsaw puzzles (Noroozi & Favaro 2016) as in the Revisiting study.
+
+Every image gives grid x grid = 9 patches (:mod:`archssl.methods.patches`: random crop, random gaps,
+grayscale with p = 2/3 per patch, per-patch standardisation). The shared backbone embeds each patch
+(backbone features -> ``head``, a linear layer to 1000 by default, the network's logits layer in the study's
+code); for a permutation ``perm`` of the class set, slot j of the concatenated 9 x e vector holds patch
+``perm[j]``, and a classifier ``Linear(9e, hidden) - BN - ReLU - Dropout - Linear(hidden, num_permutations)``
+predicts which permutation it was. The class set is ``num_permutations`` (100) permutations of maximal
+Hamming distance (:func:`archssl.methods.patches.max_hamming_permutations`). As in the study's code, each
+batch draws ``perms_per_image`` (8) of the classes and every image is shuffled by each of them, so the 9
+patch embeddings of an image serve 8 examples.
+
+method_params: ``num_permutations`` 100, ``perms_per_image`` 8, ``hidden`` 4096, ``dropout`` 0.5,
+``head`` {kind: linear, out: 1000}, ``permutation_seed`` 0, and the patch keys ``grid`` 3, ``crop`` 0.873,
+``jitter`` 0.247, ``grayscale_p`` 0.667, ``normalize`` standardize | imagenet, ``patch_size`` null.
+Pretext metric ``jigsaw_acc``. Evaluation features: see :mod:`archssl.methods.patches`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.common import top1
+from archssl.methods.heads import head_from_cfg
+from archssl.methods.patches import PATCH_DEFAULTS, PatchConfig, make_patches, max_hamming_permutations
+
+
+def permute_and_concat(emb: torch.Tensor, perms: torch.Tensor) -> torch.Tensor:
+    """emb (N, P, E), perms (M, L) of positions in [0, P) -> (N * M, L * E): row i * M + m concatenates
+    emb[i, perms[m, 0]], emb[i, perms[m, 1]], ..."""
+    n, _, e = emb.shape
+    m, length = perms.shape
+    return emb[:, perms].reshape(n * m, length * e)
+
+
+def classifier(in_dim: int, hidden: int, out: int, dropout: float) -> nn.Module:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Dropout(dropout), nn.Linear(hidden, out))
+
+
+@METHODS.register("jigsaw")
+class Jigsaw(SSLMethod):
+    pretext_metric = "jigsaw_acc"
+    defaults = {"num_permutations": 100, "perms_per_image": 8, "hidden": 4096, "dropout": 0.5, "head": {},
+                "permutation_seed": 0, **PATCH_DEFAULTS}
+
+    def __init__(self, backbone, cfg):
+        super().__init__(backbone, cfg)
+        c = self.cfg
+        self.patch_cfg = PatchConfig.from_params(c)
+        k = self.patch_cfg.grid ** 2
+        self.head, e = head_from_cfg(c["head"], backbone.out_dim, {"kind": "linear", "out": 1000},
+                                     "method_params.jigsaw.head")
+        self.num_perms = int(c["num_permutations"])
+        self.perms_per_image = min(int(c["perms_per_image"]), self.num_perms)
+        perms = torch.from_numpy(max_hamming_permutations(self.num_perms, k, int(c["permutation_seed"])))
+        self.register_buffer("perms", perms, persistent=False)
+        self.classifier = classifier(k * e, int(c["hidden"]), self.num_perms, float(c["dropout"]))
+
+    def training_step(self, images, augment, **inputs):
+        g = getattr(augment, "generator", None)
+        p = make_patches(images, self.patch_cfg, g)  # (N, 9, 3, s, s)
+        n, k = p.shape[:2]
+        emb = self.head(self.backbone(p.flatten(0, 1))).view(n, k, -1)
+        labels = torch.randperm(self.num_perms, generator=g)[: self.perms_per_image].to(emb.device)
+        x = permute_and_concat(emb, self.perms[labels])
+        y = labels.repeat(n)
+        logits = self.classifier(x).float()
+        loss = F.cross_entropy(logits, y)
+        return loss, {self.pretext_metric: float(top1(logits.detach(), y))}

@@ -1,0 +1,150 @@
+"""MoCo v2 (He et al. 2020; Chen et al. 2020): a query encoder, a momentum key encoder (backbone and head),
+and a FIFO queue of K keys as negatives; InfoNCE with a temperature.
+
+Per step: two views; ``q = normalize(head(backbone(v1)))``, ``k = normalize(key_head(key_backbone(v2)))``
+(no gradient); logits ``[q.k, q.queue^T] / T`` with the positive at index 0; cross-entropy. After the
+optimiser step the key encoder moves by EMA (``momentum``) and the batch's keys replace the oldest in the
+queue. ``symmetric: true`` also contrasts (v2 as query, v1 as key), averages the two losses and enqueues
+both key batches (as in MoCo's CIFAR demo).
+
+Hard-negative mining (Good-practices study, section 4): per query, the queue is sorted by cosine similarity
+to the query (hardest first) and K negatives are drawn from it with replacement at ranks
+``floor(|Y| K)`` (clamped to K - 1), ``Y ~ skew-normal(a = hard_skew, loc = hard_loc, scale = hard_scale)``
+with loc and scale in units of the queue length: a right-skewed distribution whose mass sits on the hard
+and semi-hard negatives, thinning out toward the easy ones. The number of negatives stays K.
+
+``bn_splits: G`` emulates MoCo's shuffling BN on one device: both encoders run on G sub-batches (BN
+statistics per sub-batch, as on G devices) and the key batch is permuted before the split and restored
+after, so a query and its key never share BN statistics. 1 (default) = one BN over the whole batch.
+
+method_params (defaults = MoCo v2): ``queue_size`` 65536, ``momentum`` 0.999, ``temperature`` 0.2,
+``head`` {kind: mlp, hidden: 2048, out: 128, bn: false}, ``symmetric`` false, ``bn_splits`` 1,
+``hard_negatives`` false, ``hard_skew`` 4.0, ``hard_loc`` 0.0, ``hard_scale`` 0.2.
+MoCo v1 is ``head: {kind: linear}, temperature: 0.07`` (and no blur, no cosine in ``pretrain``).
+
+Pretext metric ``contrastive_top1``: how often the positive key scores above every key in the (whole) queue.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.common import KeyQueue, ema_update, frozen_copy, split_forward
+from archssl.methods.heads import head_from_cfg
+
+
+def info_nce_queue(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float,
+                   negatives: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """InfoNCE of unit queries ``q`` (N, D) against their unit keys ``k`` (N, D) and the queue (K, D).
+
+    ``negatives`` (N, M), when given, replaces the negative similarities ``q @ queue^T`` in the loss (hard
+    negatives); the accuracy is always over the whole queue. Returns (mean loss, top-1 of the positive)."""
+    q, k, queue = q.float(), k.float(), queue.float()
+    l_pos = (q * k).sum(1, keepdim=True)
+    l_neg = q @ queue.t()
+    acc = (l_pos[:, 0] > l_neg.max(1).values).float().mean()
+    neg = l_neg if negatives is None else negatives
+    logits = torch.cat([l_pos, neg], 1) / temperature
+    loss = F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+    return loss, acc
+
+
+def skewnorm_sample(shape, a: float, loc: float = 0.0, scale: float = 1.0, generator=None, device=None) -> torch.Tensor:
+    """Samples of the skew-normal distribution (scipy.stats.skewnorm(a, loc, scale)):
+    ``loc + scale (delta |U0| + sqrt(1 - delta^2) U1)``, ``delta = a / sqrt(1 + a^2)``, U0, U1 ~ N(0, 1)."""
+    delta = a / math.sqrt(1.0 + a * a)
+    u0 = torch.randn(shape, generator=generator, device=device)
+    u1 = torch.randn(shape, generator=generator, device=device)
+    return loc + scale * (delta * u0.abs() + math.sqrt(1.0 - delta * delta) * u1)
+
+
+def hard_negative_ranks(n: int, k: int, a: float, loc: float, scale: float, num: int | None = None,
+                        generator=None, device=None) -> torch.Tensor:
+    """(n, num) ranks in [0, k): ``floor(|Y| k)`` clamped to k - 1 with Y skew-normal (loc, scale in queue lengths)."""
+    y = skewnorm_sample((n, num or k), a, loc, scale, generator, device)
+    return (y.abs() * k).floor().clamp_(max=k - 1).long()
+
+
+def sample_hard_negatives(l_neg: torch.Tensor, a: float, loc: float, scale: float, num: int | None = None,
+                          generator=None) -> torch.Tensor:
+    """Sort each row of ``l_neg`` (N, K) by similarity, hardest first, and draw ``num`` (default K) entries at
+    skew-normal ranks (:func:`hard_negative_ranks`). Differentiable in ``l_neg``."""
+    srt = l_neg.sort(dim=1, descending=True).values
+    ranks = hard_negative_ranks(l_neg.shape[0], l_neg.shape[1], a, loc, scale, num, generator, l_neg.device)
+    return srt.gather(1, ranks)
+
+
+@METHODS.register("moco")
+class MoCo(SSLMethod):
+    pretext_metric = "contrastive_top1"
+    defaults = {"queue_size": 65536, "momentum": 0.999, "temperature": 0.2, "head": {}, "symmetric": False,
+                "bn_splits": 1, "hard_negatives": False, "hard_skew": 4.0, "hard_loc": 0.0, "hard_scale": 0.2}
+
+    def __init__(self, backbone, cfg):
+        super().__init__(backbone, cfg)
+        c = self.cfg
+        self.head, dim = head_from_cfg(c["head"], backbone.out_dim, {"kind": "mlp", "bn": False},
+                                       "method_params.moco.head")
+        self.key_backbone = frozen_copy(self.backbone)
+        self.key_head = frozen_copy(self.head)
+        self.queue = KeyQueue(int(c["queue_size"]), dim)
+        self.momentum = float(c["momentum"])
+        self.temperature = float(c["temperature"])
+        self.symmetric = bool(c["symmetric"])
+        self.bn_splits = int(c["bn_splits"])
+        self.hard = bool(c["hard_negatives"])
+        self.hard_params = (float(c["hard_skew"]), float(c["hard_loc"]), float(c["hard_scale"]))
+        if not 0.0 <= self.momentum <= 1.0:
+            raise ValueError(f"method_params.moco.momentum must be in [0, 1], got {self.momentum}")
+        self._pending: list[torch.Tensor] = []
+
+    def setup(self, dataset) -> None:
+        if dataset is not None and len(self.queue) > len(dataset):
+            import logging
+
+            logging.getLogger("archssl.pretrain").warning(
+                "moco queue_size %d exceeds the %d pretraining images: the queue holds several keys of one image",
+                len(self.queue), len(dataset))
+
+    def query(self, x):
+        return F.normalize(split_forward(lambda v: self.head(self.backbone(v)), x, self.bn_splits).float(), dim=1)
+
+    @torch.no_grad()
+    def key(self, x):
+        enc = lambda v: self.key_head(self.key_backbone(v))  # noqa: E731
+        if self.bn_splits <= 1:
+            return F.normalize(enc(x).float(), dim=1)
+        perm = torch.randperm(x.shape[0], device=x.device)
+        k = split_forward(enc, x[perm], self.bn_splits)
+        return F.normalize(k[torch.argsort(perm)].float(), dim=1)
+
+    def contrast(self, q, k):
+        neg = None
+        if self.hard:
+            neg =  sample_hard_negatives(q.float() @ self.queue.keys.t().float(), *self.hard_params)
+        return info_nce_queue(q, k, self.queue.keys, self.temperature, neg)
+
+    def training_step(self, images, augment, **inputs):
+        v1, v2 = augment(images), augment(images)
+        q1, k2 = self.query(v1), self.key(v2)
+        loss, acc = self.contrast(q1, k2)
+        keys = [k2]
+        if self.symmetric:
+            q2, k1 = self.query(v2), self.key(v1)
+            loss2, acc2 = self.contrast(q2, k1)
+            loss, acc = (loss + loss2) / 2, (acc + acc2) / 2
+            keys.append(k1)
+        self._pending = keys
+        return loss, {self.pretext_metric: float(acc)}
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        ema_update(self.key_backbone, self.backbone, self.momentum)
+        ema_update(self.key_head, self.head, self.momentum)
+        for k in self._pending:
+            self.queue.enqueue(k)
+        self._pending = []

@@ -1,0 +1,53 @@
+"""Relative Patch Location (Doersch et al. 2015) as in the Revisiting study: 8-way classification of where a
+neighbouring patch lies relative to the centre patch of a 3 x 3 grid.
+
+Patches as for Jigsaw (:mod:`archssl.methods.patches`: random crop, random gaps between the cells, grayscale
+with p = 2/3 per patch, per-patch standardisation). Every image gives all 8 (neighbour, centre) pairs, as in
+the study's code (``generate_patch_locations``): label l is the neighbour at grid position
+``[0, 1, 2, 3, 5, 6, 7, 8][l]`` (row-major; 0 = top-left, 8 = bottom-right). The shared backbone embeds the
+patches (backbone -> ``head``, linear to 1000 by default); the pair's embeddings are concatenated
+(neighbour first, centre second) and ``Linear(2e, hidden) - BN - ReLU - Dropout - Linear(hidden, 8)``
+classifies.
+
+method_params: ``hidden`` 4096, ``dropout`` 0.5, ``head`` {kind: linear, out: 1000}, and the patch keys
+``grid`` 3, ``crop`` 0.873, ``jitter`` 0.247, ``grayscale_p`` 0.667, ``normalize``, ``patch_size``.
+Pretext metric ``rpl_acc``. Evaluation features: see :mod:`archssl.methods.patches`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.common import top1
+from archssl.methods.heads import head_from_cfg
+from archssl.methods.jigsaw import classifier, permute_and_concat
+from archssl.methods.patches import PATCH_DEFAULTS, PatchConfig, make_patches, relative_pairs
+
+
+@METHODS.register("relpatch")
+class RelativePatchLocation(SSLMethod):
+    pretext_metric = "rpl_acc"
+    defaults = {"hidden": 4096, "dropout": 0.5, "head": {}, **PATCH_DEFAULTS}
+
+    def __init__(self, backbone, cfg):
+        super().__init__(backbone, cfg)
+        c = self.cfg
+        self.patch_cfg = PatchConfig.from_params(c)
+        if self.patch_cfg.grid != 3:
+            raise ValueError("relpatch: the 8-way task is defined on a 3 x 3 grid (grid: 3)")
+        self.head, e = head_from_cfg(c["head"], backbone.out_dim, {"kind": "linear", "out": 1000},
+                                     "method_params.relpatch.head")
+        self.register_buffer("pairs", torch.from_numpy(relative_pairs(3)), persistent=False)
+        self.classifier = classifier(2 * e, int(c["hidden"]), len(self.pairs), float(c["dropout"]))
+
+    def training_step(self, images, augment, **inputs):
+        p = make_patches(images, self.patch_cfg, getattr(augment, "generator", None))
+        n, k = p.shape[:2]
+        emb = self.head(self.backbone(p.flatten(0, 1))).view(n, k, -1)
+        x = permute_and_concat(emb, self.pairs)  # (N * 8, 2e)
+        y = torch.arange(len(self.pairs), device=emb.device).repeat(n)
+        logits = self.classifier(x).float()
+        loss = F.cross_entropy(logits, y)
+        return loss, {self.pretext_metric: float(top1(logits.detach(), y))}

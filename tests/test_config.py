@@ -1,0 +1,67 @@
+"""Config validation: schema (with defaults) and registry names, errors naming the key at fault."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from archssl.config import ConfigError, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cfg():
+    return load_config(ROOT / "config" / "config.yaml")
+
+
+def test_default_config_is_valid_and_defaults_are_filled(cfg):
+    specs = validate_config(cfg)
+    assert len(specs) >= 8
+    assert {s["family"] for s in specs} == {"resnet", "mobilenetv2"}
+    assert cfg["features"]["dtype"] == "float32"  # filled from the schema
+    assert cfg["pretrain"]["optimizer"]["trust_coefficient"] == 1e-3
+    assert cfg["data"]["pretrain_split"] == "train"
+
+
+@pytest.mark.parametrize("preset", sorted(p.name for p in (ROOT / "config" / "presets").glob("*.yaml")))
+def test_presets_are_valid(preset):
+    validate_config(load_config(ROOT / "config" / "presets" / preset))
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c.update(colour="red"), "config key 'colour': unknown key"),
+    (lambda c: c["pretrain"].update(epcohs=3), "config key 'pretrain.epcohs': unknown key"),
+    (lambda c: c["pretrain"].update(epochs="ten"), "config key 'pretrain.epochs': 'ten' is not of type 'integer'"),
+    (lambda c: c["features"].update(dtype="int8"), "config key 'features.dtype'"),
+    (lambda c: c["data"]["downstream"].append("cifar11"), "config key 'data.downstream[8]': unknown dataset 'cifar11'"),
+    (lambda c: c["data"].update(pretrain="imagenet1k"), "config key 'data.pretrain': unknown dataset"),
+    (lambda c: c["data"].update(pretrain_split="unlabeled"), "config key 'data.pretrain_split'"),
+    (lambda c: c.update(methods=["simclr", "dino"]), "config key 'methods[1]': unknown SSL method 'dino'"),
+    (lambda c: c["probe"].update(name="svm"), "config key 'probe.name': unknown probe 'svm'"),
+    (lambda c: c["analysis"].update(reference="cifar10"), "config key 'analysis.reference'"),
+    (lambda c: c["archs"]["sample"]["space"][0].update(family="vit"), "vit"),
+    (lambda c: c["archs"].update(specs=[{"family": "resnet", "depths": [0, 1]}]), "depths"),
+    (lambda c: c.pop("methods"), "'methods' is a required property"),
+])
+def test_bad_configs_name_the_key(cfg, edit, message):
+    bad = copy.deepcopy(cfg)
+    edit(bad)
+    with pytest.raises(ConfigError) as e:
+        validate_config(bad)
+    assert message in str(e.value)
+
+
+def test_unreadable_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("study: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
+
+
+def test_validation_does_not_depend_on_key_order(cfg):
+    a = copy.deepcopy(cfg)
+    b = yaml.safe_load(yaml.safe_dump(cfg, sort_keys=True))
+    assert validate_config(a) == validate_config(b)
