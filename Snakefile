@@ -22,6 +22,12 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
+wildcard_constraints:
+    method="[a-z0-9_]+",
+    arch="[a-z0-9._-]+",
+    dataset="[a-z0-9_]+",
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/archs.smk"

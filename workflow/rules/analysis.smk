@@ -23,6 +23,8 @@ rule study_manifest:
             "baseline": BASELINE,
             "correlations": config["analysis"]["correlations"],
         },
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/study_manifest.log",
     run:
@@ -45,6 +47,8 @@ rule tables:
         honesty=report(f"{RES}/tables/honesty.csv", category="Tables", caption="../report/honesty.rst"),
         pretext=report(f"{RES}/tables/pretext.csv", category="Tables", caption="../report/pretext.rst"),
         meta=f"{RES}/tables/study.json",
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/tables.log",
     shell:
@@ -53,17 +57,22 @@ rule tables:
 
 rule figures:
     input:
-        rules.tables.output,
+        meta=rules.tables.output.meta,
+        tables=rules.tables.output,
     output:
         [
             report(f"{RES}/figures/{stem}.png", category="Figures", subcategory=stem.split("_")[-1],
                    caption=f"../report/{stem.rsplit('_', 1)[0]}.rst")
             for stem in FIGURE_STEMS
         ],
+    params:
+        out_dir=lambda wildcards, output: Path(output[0]).parent,
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/figures.log",
     shell:
-        "archssl figures --tables-dir $(dirname {input[0]}) --out-dir $(dirname {output[0]}) 2> {log}"
+        "archssl figures --tables-dir $(dirname {input.meta}) --out-dir {params.out_dir} 2> {log}"
 
 
 rule provenance:
@@ -72,21 +81,11 @@ rule provenance:
         provenance=f"{RES}/provenance.json",
     params:
         config=config,
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/provenance.log",
     run:
-        import platform
-        import sys
-        from importlib.metadata import version
+        from archssl.analysis.provenance import write_provenance
 
-        import yaml
-
-        from archssl.utils import atomic_path, code_version, write_json
-
-        with atomic_path(output.config) as tmp:
-            tmp.write_text(yaml.safe_dump(params.config, sort_keys=False))
-        pkgs = ["torch", "torchvision", "snakemake", "numpy", "pandas", "h5py", "scikit-learn", "seaborn"]
-        write_json(output.provenance, {
-            "code_version": code_version(), "python": sys.version.split()[0], "platform": platform.platform(),
-            "packages": {p: version(p) for p in pkgs}, "architectures": ARCH_SPECS,
-        })
+        write_provenance(params.config, ARCH_SPECS, output.config, output.provenance)

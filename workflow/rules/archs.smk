@@ -6,6 +6,8 @@ rule arch_spec:
         f"{RES}/archs/{{arch}}.yaml",
     params:
         spec=lambda wc: ARCH_SPECS[wc.arch],
+    conda:
+        CONDA_ENV
     log:
         f"{LOGS}/arch_spec/{{arch}}.log",
     run:

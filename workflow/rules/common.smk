@@ -1,4 +1,4 @@
-# Shared by every rule file: the validated config, the resolved architectures, paths and parameters.
+# Shared by all stage files: the validated config, the resolved architectures, paths and parameters.
 import json
 import sys
 from pathlib import Path
@@ -16,18 +16,14 @@ from archssl.methods import METHODS
 ARCH_SPECS = {arch_id(s): s for s in validate_config(config)}
 
 RES = config["results"]
+# the pinned environment, for `--software-deployment-method conda` (on a cluster without the venv)
+CONDA_ENV = str(Path(workflow.basedir, "envs", "archssl.yaml"))
 ARCHS = list(ARCH_SPECS)
 METHOD_NAMES = config["methods"]
 DOWNSTREAM = config["data"]["downstream"]
 PRETRAIN_SET = config["data"]["pretrain"]
 BUILTIN_ROOT = f"{RES}/data"
 LOGS = f"{RES}/logs"
-
-
-wildcard_constraints:
-    method="[a-z0-9_]+",
-    arch="[a-z0-9._-]+",
-    dataset="[a-z0-9_]+",
 
 
 def as_arg(obj):
@@ -70,3 +66,68 @@ def slurm_resources(stage):
         if k in r:
             out[k] = r[k]
     return out
+
+
+def pretrain_params(method):
+    p = config["pretrain"]
+    mp = p["method_params"].get(method, {})
+    if not METHODS.get(method).trains:
+        # an untrained baseline depends only on the spec and the seed
+        return {"seed": config["seed"], "method_params": mp}
+    keep = ("epochs", "batch_size", "optimizer", "warmup_epochs", "final_lr", "cosine", "augment",
+            "checkpoint_every", "device", "num_workers")
+    return {**{k: p[k] for k in keep}, "seed": config["seed"], "image_size": config["data"]["image_size"],
+            "method_params": mp, "dataset": PRETRAIN_SET, "split": config["data"]["pretrain_split"],
+            "data": {**DATA_LOCATIONS, "options": config["data"]["options"]}}
+
+
+def features_params():
+    f = {k: v for k, v in config["features"].items() if k != "group_datasets"}
+    d = config["data"]
+    return {**f, "data": {**DATA_LOCATIONS, "image_size": d["image_size"], "options": d["options"]}}
+
+
+def probe_params():
+    return {k: v for k, v in config["probe"].items() if k != "group_datasets"}
+
+
+from archssl.data.check import check_datasets, format_report, resolve_root
+
+REAL_SETS = [d for d in dict.fromkeys([PRETRAIN_SET, *DOWNSTREAM]) if not get_dataset(d).builtin]
+
+
+def check_real_datasets():
+    """Every configured on-disk dataset must be in place before any job is scheduled; a dry run only warns,
+    so `snakemake -n` builds the DAG without the data."""
+    if not REAL_SETS:
+        return
+    root = config["data"]["data_root"]
+    if root is None and not all(d in config["data"]["roots"] for d in REAL_SETS):
+        problems = f"config key 'data.data_root' is not set, and {', '.join(REAL_SETS)} are read from disk"
+    else:
+        found = check_datasets(REAL_SETS, root or ".", config["data"]["roots"])
+        problems = format_report(found) if found else ""
+    if problems:
+        if workflow.dryrun:
+            print(f"archssl: warning (dry run): datasets not in place:\n{problems}", file=sys.stderr)
+        else:
+            raise WorkflowError(f"datasets not in place; nothing was run:\n{problems}")
+
+
+check_real_datasets()
+
+
+def set_aside_invalid_feature_files():
+    """A truncated or corrupt feature file is never read as valid: it is renamed to ``*.corrupt`` (kept for
+    inspection) so that this run rebuilds it."""
+    from archssl.evaluate.featurestore import is_valid
+
+    for path in Path(RES, "features").glob("*/*/*.h5"):
+        if not is_valid(path):
+            dest = path.with_name(path.name + ".corrupt")
+            path.replace(dest)
+            print(f"archssl: {path} is truncated or corrupt; moved to {dest.name}, it will be rebuilt",
+                  file=sys.stderr)
+
+
+set_aside_invalid_feature_files()

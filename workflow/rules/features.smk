@@ -3,12 +3,6 @@
 # start-up of a process per file on a laptop); otherwise one job per file (clusters).
 
 
-def features_params():
-    f = {k: v for k, v in config["features"].items() if k != "group_datasets"}
-    d = config["data"]
-    return {**f, "data": {**DATA_LOCATIONS, "image_size": d["image_size"], "options": d["options"]}}
-
-
 FEATURES_CMD = (
     "archssl features --backbone {input.backbone} --arch {wildcards.arch} --params {params.args} "
     "--threads {threads} --dataset {params.datasets} --out {output} 2> {log}"
@@ -28,6 +22,8 @@ if config["features"]["group_datasets"]:
         threads: threads_for("features")
         resources:
             **slurm_resources("features"),
+        conda:
+            CONDA_ENV
         log:
             f"{LOGS}/features/{{method}}/{{arch}}.log",
         shell:
@@ -47,23 +43,11 @@ else:
         threads: threads_for("features")
         resources:
             **slurm_resources("features"),
+        conda:
+            CONDA_ENV
         log:
             f"{LOGS}/features/{{method}}/{{arch}}/{{dataset}}.log",
         shell:
             FEATURES_CMD
 
 
-def set_aside_invalid_feature_files():
-    """A truncated or corrupt feature file is never read as valid: it is renamed to ``*.corrupt`` (kept for
-    inspection) so that this run rebuilds it."""
-    from archssl.evaluate.featurestore import is_valid
-
-    for path in Path(RES, "features").glob("*/*/*.h5"):
-        if not is_valid(path):
-            dest = path.with_name(path.name + ".corrupt")
-            path.replace(dest)
-            print(f"archssl: {path} is truncated or corrupt; moved to {dest.name}, it will be rebuilt",
-                  file=sys.stderr)
-
-
-set_aside_invalid_feature_files()

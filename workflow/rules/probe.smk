@@ -2,10 +2,6 @@
 # probe.group_datasets: one job per (method, architecture) fits all its datasets in one process.
 
 
-def probe_params():
-    return {k: v for k, v in config["probe"].items() if k != "group_datasets"}
-
-
 PROBE_CMD = "archssl probe --features {input} --out {output} --params {params.args} --threads {threads} 2> {log}"
 
 if config["probe"]["group_datasets"]:
@@ -20,6 +16,8 @@ if config["probe"]["group_datasets"]:
         threads: threads_for("probe")
         resources:
             **slurm_resources("probe"),
+        conda:
+            CONDA_ENV
         log:
             f"{LOGS}/probe/{{method}}/{{arch}}.log",
         shell:
@@ -37,6 +35,8 @@ else:
         threads: threads_for("probe")
         resources:
             **slurm_resources("probe"),
+        conda:
+            CONDA_ENV
         log:
             f"{LOGS}/probe/{{method}}/{{arch}}/{{dataset}}.log",
         shell:
