@@ -66,3 +66,23 @@ def test_warmup_cosine_schedule():
     assert abs(lr_at(55, 100, 10, 1.0, 0.0) - 0.5) < 1e-12  # half way through the cosine
     assert abs(lr_at(100, 100, 10, 1.0, 0.01) - 0.01) < 1e-12
     assert lr_at(50, 100, 10, 1.0, cosine=False) == 1.0
+
+
+def test_losses_run_in_float32_under_autocast():
+    """Autocast would run the similarity matmuls in bf16; the losses switch it off (fp32 results)."""
+    from archssl.methods.exemplar import triplet_semihard_loss
+    from archssl.methods.moco import info_nce_queue
+
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)
+    queue = F.normalize(torch.randn(32, 16, generator=g), dim=1)
+    q, k = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    labels = torch.arange(4).repeat(2)
+    ref = [nt_xent(z1, z2, 0.1)[0], info_nce_queue(q, k, queue, 0.07)[0], triplet_semihard_loss(q, labels, 0.5)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = [nt_xent(z1, z2, 0.1)[0], info_nce_queue(q, k, queue, 0.07)[0], triplet_semihard_loss(q, labels, 0.5)]
+        bf = (q @ queue.t()).dtype
+    assert bf == torch.bfloat16  # what autocast does to a plain matmul
+    for r, o in zip(ref, got):
+        assert o.dtype == torch.float32
+        torch.testing.assert_close(o, r)

@@ -27,7 +27,7 @@ MICRO = {
              "pretrain": "pool", "downstream": ["shape", "textures"]},
     "archs": {"specs": [
         {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"},
-        {"family": "mobilenetv2", "width_mult": 0.25, "depths": [1, 1, 1, 1, 1, 1, 1], "stem": "cifar"},
+        {"family": "mobilenetv2", "width_mult": 0.25, "depths": [1, 1, 1, 1, 1, 1, 1], "stem": "small"},
     ]},
     "methods": ["random", "simclr"],
     "pretrain": {"epochs": 2, "batch_size": 128, "warmup_epochs": 0, "optimizer": {"name": "lars", "lr": 0.5},
@@ -149,6 +149,7 @@ def test_killed_pretraining_leaves_no_complete_target_and_rerun_finishes(study):
     assert not list(pre.rglob("backbone.pt"))
     assert not list(pre.rglob("metrics.csv")) or all(
         not (p.parent / "backbone.pt").exists() for p in pre.rglob("metrics.csv"))
+    snakemake(study, "--unlock")  # a SIGKILLed snakemake leaves its lock, as documented
     r = snakemake(study, "--cores", "2", "--rerun-incomplete")
     assert "resuming from" in "".join(p.read_text() for p in (study / "results" / "logs" / "pretrain").rglob("*.log"))
     assert len(list(pre.rglob("backbone.pt"))) == 2
@@ -177,8 +178,18 @@ def test_corrupt_feature_file_is_rebuilt(study):
     f = sorted((study / "results" / "features").rglob("*.h5"))[0]
     f.write_bytes(f.read_bytes()[: 2000])
     jobs = planned(study)
-    assert ("features", {}) != jobs and any(r == "features" for r, _ in jobs)
+    assert [w["dataset"] for r, w in jobs if r == "features"] == [f.stem]
+    assert f.with_name(f.name + ".corrupt").exists()  # set aside, not deleted
     snakemake(study, "--cores", "2")
     from archssl.evaluate.featurestore import is_valid
 
     assert is_valid(f)
+
+
+def test_default_mini_study_groups_datasets_per_job(tmp_path):
+    """The laptop default runs one feature job and one probe job per (method, arch): 16 + 16, not 128 + 128."""
+    shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config.yaml")
+    jobs = planned(tmp_path, config="config.yaml")
+    rules = [r for r, _ in jobs]
+    assert rules.count("features_grouped") == 16 and rules.count("probe_grouped") == 16
+    assert rules.count("pretrain") == 16 and rules.count("prepare_data") == 9

@@ -24,10 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from archssl.methods.base import METHODS, SSLMethod
-from archssl.methods.common import ema_update, frozen_copy
+from archssl.methods.common import ema_update, frozen_copy, full_precision
 from archssl.methods.heads import head_from_cfg
 
 
+@full_precision
 def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """Per-sample ``|| p/|p| - z/|z| ||^2 = 2 - 2 cos(p, z)`` (z carries no gradient)."""
     p = F.normalize(p.float(), dim=1)

@@ -78,3 +78,19 @@ def split_forward(module: nn.Module, x: torch.Tensor, splits: int) -> torch.Tens
     if x.shape[0] % splits:
         raise ValueError(f"bn_splits={splits} must divide the batch ({x.shape[0]})")
     return torch.cat([module(c) for c in x.chunk(splits)])
+
+
+def full_precision(fn):
+    """Run a loss function with autocast disabled (autocast would otherwise run its matmuls in bf16 even on
+    float32 inputs); half-precision tensor arguments are cast to float32 (float64 stays float64)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        dev = next((a.device.type for a in list(args) + list(kw.values()) if torch.is_tensor(a)), "cpu")
+        low = (torch.float16, torch.bfloat16)
+        cast = lambda v: v.float() if torch.is_tensor(v) and v.dtype in low else v  # noqa: E731
+        with torch.autocast(device_type=dev, enabled=False):
+            return fn(*[cast(a) for a in args], **{k: cast(v) for k, v in kw.items()})
+
+    return wrapper

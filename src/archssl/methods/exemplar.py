@@ -25,9 +25,11 @@ import torch
 import torch.nn.functional as F
 
 from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.common import full_precision
 from archssl.methods.heads import head_from_cfg
 
 
+@full_precision
 def pairwise_sq_dist(e: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances (N, N), clamped at 0, with an exact zero diagonal (TF's pairwise_distance)."""
     sq = (e * e).sum(1)
@@ -35,6 +37,7 @@ def pairwise_sq_dist(e: torch.Tensor) -> torch.Tensor:
     return d * (1 - torch.eye(len(e), device=e.device, dtype=e.dtype))
 
 
+@full_precision
 def triplet_semihard_loss(emb: torch.Tensor, labels: torch.Tensor, margin: float = 0.5) -> torch.Tensor:
     """Triplet loss with semi-hard negatives (see the module docstring), vectorised: each anchor's negative
     distances are sorted once and the semi-hard negative of every positive is found by binary search."""
@@ -61,6 +64,7 @@ def triplet_semihard_loss(emb: torch.Tensor, labels: torch.Tensor, margin: float
     return (loss * pos_mask).sum() / num
 
 
+@full_precision
 def nn_accuracy(emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     d = pairwise_sq_dist(emb.float())
     d.fill_diagonal_(float("inf"))

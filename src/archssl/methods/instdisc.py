@@ -27,9 +27,11 @@ import torch
 import torch.nn.functional as F
 
 from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.common import full_precision
 from archssl.methods.heads import head_from_cfg
 
 
+@full_precision
 def nce_loss(out: torch.Tensor, n_data: int) -> torch.Tensor:
     """NCE loss of InstDisc. ``out`` (N, K + 1): ``exp(v . f / T) / Z`` with the positive in column 0."""
     k = out.shape[1] - 1
@@ -41,6 +43,7 @@ def nce_loss(out: torch.Tensor, n_data: int) -> torch.Tensor:
     return -(ln_pos.sum() + ln_neg.sum()) / out.shape[0]
 
 
+@full_precision
 def bank_logits(f: torch.Tensor, bank: torch.Tensor, pos_idx: torch.Tensor, neg_idx: torch.Tensor) -> torch.Tensor:
     """(N, K + 1) dot products ``[v_pos . f, v_neg_1 . f, ...]``: positive in column 0."""
     idx = torch.cat([pos_idx[:, None], neg_idx], 1)
@@ -93,7 +96,7 @@ class InstDisc(SSLMethod):
         if self.loss_kind == "softmax":
             loss = F.cross_entropy(logits / self.temperature, torch.zeros(len(idx), dtype=torch.long, device=f.device))
         else:
-            out = torch.exp(logits / self.temperature)
+            out = torch.exp(logits / self.temperature)  # float32: bank_logits runs without autocast
             if float(self.z) < 0:
                 self.z.fill_(float(out.detach().mean()) * n)
             loss = nce_loss(out / self.z, n)

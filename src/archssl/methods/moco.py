@@ -33,21 +33,26 @@ import torch
 import torch.nn.functional as F
 
 from archssl.methods.base import METHODS, SSLMethod
-from archssl.methods.common import KeyQueue, ema_update, frozen_copy, split_forward
+from archssl.methods.common import KeyQueue, ema_update, frozen_copy, full_precision, split_forward
 from archssl.methods.heads import head_from_cfg
 
 
+@full_precision
 def info_nce_queue(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float,
-                   negatives: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   negatives: torch.Tensor | None = None, hard: tuple[float, float, float] | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """InfoNCE of unit queries ``q`` (N, D) against their unit keys ``k`` (N, D) and the queue (K, D).
 
-    ``negatives`` (N, M), when given, replaces the negative similarities ``q @ queue^T`` in the loss (hard
-    negatives); the accuracy is always over the whole queue. Returns (mean loss, top-1 of the positive)."""
-    q, k, queue = q.float(), k.float(), queue.float()
+    ``negatives`` (N, M), when given, replaces the negative similarities ``q @ queue^T`` in the loss;
+    ``hard = (skew, loc, scale)`` replaces them by skew-normal hard-negative samples of the queue
+    (:func:`sample_hard_negatives`). The accuracy is always over the whole queue.
+    Returns (mean loss, top-1 of the positive)."""
     l_pos = (q * k).sum(1, keepdim=True)
     l_neg = q @ queue.t()
     acc = (l_pos[:, 0] > l_neg.max(1).values).float().mean()
     neg = l_neg if negatives is None else negatives
+    if hard is not None:
+        neg = sample_hard_negatives(l_neg, *hard)
     logits = torch.cat([l_pos, neg], 1) / temperature
     loss = F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
     return loss, acc
@@ -123,10 +128,7 @@ class MoCo(SSLMethod):
         return F.normalize(k[torch.argsort(perm)].float(), dim=1)
 
     def contrast(self, q, k):
-        neg = None
-        if self.hard:
-            neg =  sample_hard_negatives(q.float() @ self.queue.keys.t().float(), *self.hard_params)
-        return info_nce_queue(q, k, self.queue.keys, self.temperature, neg)
+        return info_nce_queue(q, k, self.queue.keys, self.temperature, hard=self.hard_params if self.hard else None)
 
     def training_step(self, images, augment, **inputs):
         v1, v2 = augment(images), augment(images)

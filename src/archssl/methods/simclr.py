@@ -11,9 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.common import full_precision
 from archssl.methods.heads import head_from_cfg
 
 
+@full_precision
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """NT-Xent over 2N views: each view's positive is its pair, the other 2N - 2 views are negatives.
 

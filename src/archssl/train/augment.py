@@ -177,12 +177,35 @@ def adjust_hue(x, f):
 _OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
 
 
-def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """Crop each image to its box and resize to size x size (bilinear, area-averaged when shrinking)."""
-    from torchvision.ops import roi_align
+def resize_weights(start: torch.Tensor, length: torch.Tensor, in_size: int, out_size: int) -> torch.Tensor:
+    """(N, out_size, in_size) resampling matrices of torchvision's antialiased bilinear resize
+    (``aten::_upsample_bilinear2d_aa``, the PIL algorithm) applied to the crop ``[start, start + length)``
+    of each sample: output pixel o averages input pixels j with the triangle filter
+    ``max(0, 1 - |j - c + 0.5| / s)`` over ``[trunc(c - s + 0.5), trunc(c + s + 0.5))``, normalised, where
+    ``c = scale (o + 0.5)`` (crop-relative), ``scale = length / out_size`` and ``s = max(scale, 1)``."""
+    dt = torch.float64
+    start = start.to(dt).view(-1, 1, 1)
+    length = length.to(dt).view(-1, 1, 1)
+    scale = length / out_size
+    o = torch.arange(out_size, dtype=dt, device=start.device).view(1, -1, 1)
+    j = torch.arange(in_size, dtype=dt, device=start.device).view(1, 1, -1) - start  # crop-relative index
+    center = scale * (o + 0.5)
+    support = scale.clamp(min=1.0)
+    lo = torch.trunc(center - support + 0.5).clamp(min=0)
+    hi = torch.minimum(torch.trunc(center + support + 0.5), length)
+    w = (1 - ((j - center + 0.5) / support).abs()).clamp(min=0) * ((j >= lo) & (j < hi))
+    return w / w.sum(-1, keepdim=True)
 
-    b = torch.cat([torch.arange(len(x), device=x.device, dtype=x.dtype)[:, None], boxes.to(x)], 1)
-    return roi_align(x, b, output_size=size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+
+def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop each image to its integer box (x0, y0, x1, y1) and resize it to size x size exactly as
+    torchvision's ``resized_crop(..., antialias=True)``: separable per-sample resampling matrices
+    (:func:`resize_weights`), applied as two batched matmuls ``Wy @ x @ Wx^T``."""
+    n, c, h, w = x.shape
+    boxes = boxes.to(x.device)
+    wy = resize_weights(boxes[:, 1], boxes[:, 3] - boxes[:, 1], h, size).to(x.dtype)
+    wx = resize_weights(boxes[:, 0], boxes[:, 2] - boxes[:, 0], w, size).to(x.dtype)
+    return wy[:, None] @ x @ wx[:, None].transpose(-1, -2)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_frac: float) -> torch.Tensor:
@@ -204,7 +227,7 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_frac: float) -> t
 def apply(x: torch.Tensor, p: AugmentParams, size: int, blur_kernel_frac: float = 0.1) -> torch.Tensor:
     """Apply sampled parameters to a batch ``x`` (N, 3, H, W float in [0, 1]); returns (N, 3, size, size)."""
     dev = x.device
-    x = resized_crop(x, p.boxes.to(dev), size).clamp(0, 1)
+    x = resized_crop(x, p.boxes.to(dev), size).clamp_(0, 1)
     x = torch.where(p.flip.to(dev).view(-1, 1, 1, 1), x.flip(-1), x)
     jit = p.jitter.to(dev)
     if bool(jit.any()):
@@ -259,7 +282,9 @@ class ViewMaker(BatchAugment):
         self.memory_format = memory_format
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
-        return super().__call__(x)
+        # augmentations stay in float32 when the training step runs under autocast
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return super().__call__(x)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return normalize(self.raw(x)).contiguous(memory_format=self.memory_format)
@@ -270,4 +295,4 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["AugmentConfig", "AugmentParams", "BatchAugment", "ViewMaker", "sample_params", "apply", "normalize", "to_float",
-           "resized_crop", "gaussian_blur", "sample_crop_boxes"]
+           "resized_crop", "resize_weights", "gaussian_blur", "sample_crop_boxes"]

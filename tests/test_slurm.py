@@ -1,0 +1,142 @@
+"""The workflow as SLURM jobs: a micro study through profiles/slurm-test on a real (one-node) cluster.
+
+Needs a running SLURM with partition "main" (``sudo bash .ci/slurm-up.sh`` brings one up on Debian);
+skipped otherwise. Checks that every non-local job went through sbatch, that the config's and the
+profile's resources became the SLURM requests (partition, memory, time limit, CPUs), and that the
+study's outputs exist.
+"""
+
+import copy
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_workflow import MICRO
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PROFILE = ROOT / "profiles" / "slurm-test"
+PARTITION = "main"  # the partition of .ci/slurm-up.sh, named in profiles/slurm-test
+TIMEOUT_S = 1200
+pytestmark = pytest.mark.workflow
+
+
+def _run(*cmd, timeout=20):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def node_cpus() -> int:
+    """CPUs of the test partition's node; skips when there is no usable SLURM cluster."""
+    if shutil.which("sbatch") is None:
+        pytest.skip("sbatch not on PATH: no SLURM here (`sudo bash .ci/slurm-up.sh` brings up a one-node cluster)")
+    try:
+        r = _run("sinfo", "-h", "-p", PARTITION, "-o", "%t %c")
+    except (OSError, subprocess.TimeoutExpired) as e:
+        pytest.skip(f"SLURM cluster not up: sinfo failed ({e})")
+    if r.returncode != 0:
+        pytest.skip(f"SLURM cluster not up: sinfo: {r.stderr.strip() or r.returncode}")
+    usable = [line.split() for line in r.stdout.splitlines()
+              if line.split() and line.split()[0].rstrip("*~#$@^-") in ("idle", "mix", "alloc", "comp")]
+    if not usable:
+        pytest.skip(f"SLURM cluster not up: no usable node in partition {PARTITION!r} "
+                    f"(sinfo: {r.stdout.strip() or 'no such partition'})")
+    return int(usable[0][1].rstrip("+"))
+
+
+def micro_slurm(threads: int) -> dict:
+    """MICRO, cut to the fewest SLURM jobs that still cover every stage (14 jobs): one architecture, the
+    datasets grouped into one features and one probe job per (method, architecture). Distinct resources per
+    stage so that the test can see them in SLURM's records."""
+    cfg = copy.deepcopy(MICRO)
+    cfg["archs"]["specs"] = cfg["archs"]["specs"][:1]
+    cfg["features"] = {"group_datasets": True}
+    cfg["probe"] = {**cfg["probe"], "group_datasets": True}
+    cfg["resources"] = {
+        "default": {"threads": 1, "mem_mb": 800, "runtime": 12},
+        "pretrain": {"threads": threads, "mem_mb": 1500, "runtime": 15},
+    }
+    return cfg
+
+
+def job_record(slurm_id: str) -> dict:
+    """A finished job's fields from slurmctld (kept for MinJobAge seconds after the job ends)."""
+    r = _run("scontrol", "-o", "show", "job", slurm_id)
+    assert r.returncode == 0, f"scontrol show job {slurm_id}: {r.stderr}"
+    return dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
+
+
+def test_micro_study_runs_as_slurm_jobs(node_cpus, tmp_path):
+    work = tmp_path / "study"
+    work.mkdir()
+    threads = min(2, node_cpus)
+    (work / "micro.yaml").write_text(yaml.safe_dump(micro_slurm(threads), sort_keys=False))
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}:{env['PATH']}"  # sbatch --export=ALL hands it to the jobs: they run `archssl`
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
+           "--configfile", str(work / "micro.yaml"), "--profile", str(PROFILE)]
+    log = work / "snakemake.out"
+    t0 = time.time()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            rc = proc.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+            rc = None
+    text = log.read_text()
+    run_id = re.search(r"SLURM run ID: (\S+)", text)
+    if rc is None and run_id:  # cancel what is left of this run's jobs (named after the run ID)
+        _run("scancel", "--name", run_id.group(1))
+    print(f"slurm micro study: {time.time() - t0:.0f}s")
+    assert rc == 0, f"snakemake {'timed out' if rc is None else f'failed ({rc})'}:\n{text[-6000:]}"
+    assert run_id, text[-3000:]
+
+    # every job but the local `all` went through sbatch
+    submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", text))
+    remote_rules = re.findall(r"^rule (\w+):", text, flags=re.M)
+    assert len(submitted) == len(remote_rules) > 0, (len(submitted), remote_rules)
+    logs = work / ".snakemake" / "slurm_logs"
+    ran = {p.name.removeprefix("rule_") for p in logs.iterdir()}
+    assert {"prepare_data", "pretrain", "features_grouped", "probe_grouped", "tables", "figures"} <= ran, ran
+
+    # SLURM saw them all finish, under this run's name
+    q = _run("squeue", "-h", "--states=all", "--name", run_id.group(1), "-o", "%i|%T")
+    states = dict(line.split("|") for line in q.stdout.split())
+    assert set(submitted.values()) <= set(states), (submitted, states)
+    assert {states[i] for i in submitted.values()} == {"COMPLETED"}, states
+    for f in logs.rglob("*.log"):
+        assert "(100%) done" in f.read_text(), f
+
+    # the config's resources (pretrain) and the profile's defaults (prepare_data) became the requests
+    def ids(rule):
+        return [p.stem for p in (logs / f"rule_{rule}").rglob("*.log")]
+
+    for rule, mem, limit, cpus in [("pretrain", "1500M", "00:15:00", threads),
+                                   ("prepare_data", "1000M", "00:10:00", 1)]:
+        for slurm_id in ids(rule):
+            rec = job_record(slurm_id)
+            assert rec["Partition"] == PARTITION, rec
+            assert rec["TimeLimit"] == limit, (rule, rec["TimeLimit"])
+            assert f"mem={mem}" in rec["TRES"], (rule, rec["TRES"])
+            assert int(rec["NumCPUs"]) == cpus, (rule, rec["NumCPUs"])
+            assert rec["JobState"] == "COMPLETED", rec
+
+    # the study's outputs
+    res = work / "results"
+    for rel in ("tables/accuracy.csv", "tables/correlations.csv", "config.resolved.yaml", "provenance.json",
+                "figures/honesty_simclr.png"):
+        assert (res / rel).exists(), rel
+    assert len(list((res / "pretrain").rglob("backbone.pt"))) == 2
+    assert len(list((res / "probes").rglob("*.json"))) == 2 * 1 * 2

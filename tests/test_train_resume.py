@@ -1,0 +1,115 @@
+"""The pretraining loop: 2 epochs straight == 1 epoch + resume + 1 epoch (bit-identical weights on CPU) for
+methods with and without cross-step state; every registered method trains through the loop and reports its
+pretext metric as the first metrics.csv column after the loss."""
+
+import csv
+import math
+
+import pytest
+import torch
+
+from archssl.methods import METHODS
+from archssl.train.loop import PretrainConfig, autocast_dtype, effective_augment, load_backbone, pretrain
+
+SPEC = {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}
+
+PARAMS = {
+    "simclr": {"head": {"hidden": 16, "out": 8}},
+    "moco": {"queue_size": 32, "momentum": 0.9, "head": {"hidden": 16, "out": 8}},
+    "instdisc": {"negatives": 16, "head": {"out": 8}},
+    "byol": {"projector": {"hidden": 16, "out": 8}, "predictor": {"hidden": 16}},
+    "rotation": {},
+    "exemplar": {"copies": 3, "head": {"out": 8}},
+    "jigsaw": {"num_permutations": 6, "perms_per_image": 3, "hidden": 16, "head": {"out": 8}},
+    "relpatch": {"hidden": 16, "head": {"out": 8}},
+    "supervised": {},
+}
+
+
+class Images(torch.utils.data.Dataset):
+    def __init__(self, n=64, size=16, labelled=True):
+        g = torch.Generator().manual_seed(123)
+        self.images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+        self.labels = torch.randint(0, 3, (n,), generator=g) if labelled else torch.full((n,), -1)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], int(self.labels[i])
+
+
+def config(method, epochs=2, size=16, **kw):
+    return PretrainConfig(method=method, epochs=epochs, batch_size=16, image_size=size, seed=7,
+                          optimizer={"name": "lars", "lr": 0.5}, warmup_epochs=0.5,
+                          method_params=PARAMS[method], checkpoint_every=1, **kw)
+
+
+def rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def weights(path):
+    return torch.load(path, weights_only=False)["state_dict"]
+
+
+@pytest.mark.parametrize("method", ["simclr", "moco", "instdisc", "byol"])
+def test_resume_gives_identical_weights(tmp_path, method):
+    ds = Images()
+    straight = pretrain(SPEC, ds, config(method), tmp_path / "a")
+    ckpt = pretrain(SPEC, ds, config(method), tmp_path / "b", stop_after_epochs=1)
+    assert ckpt.name == "checkpoint.pt" and not (tmp_path / "b" / "backbone.pt").exists()
+    resumed = pretrain(SPEC, ds, config(method), tmp_path / "b")
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ra, rb = rows(tmp_path / "a" / "metrics.csv"), rows(tmp_path / "b" / "metrics.csv")
+    assert [r["loss"] for r in ra] == [r["loss"] for r in rb]
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()  # removed once backbone.pt is written
+    net, state = load_backbone(resumed)
+    assert state["method"] == method and net.out_dim == 4 * 2
+
+
+def test_moco_queue_is_part_of_the_resumed_state(tmp_path):
+    """Negative control: a checkpoint whose queue is replaced resumes to different weights, so the equality
+    above depends on the queue being checkpointed."""
+    ds = Images()
+    straight = weights(pretrain(SPEC, ds, config("moco"), tmp_path / "a"))
+    ckpt = pretrain(SPEC, ds, config("moco"), tmp_path / "b", stop_after_epochs=1)
+    state = torch.load(ckpt, weights_only=False)
+    assert int(state["model"]["queue.ptr"]) == (4 * 16) % 32  # 4 steps of 16 keys went in
+    state["model"]["queue.keys"] = torch.nn.functional.normalize(torch.randn_like(state["model"]["queue.keys"]), dim=1)
+    torch.save(state, ckpt)
+    tampered = weights(pretrain(SPEC, ds, config("moco"), tmp_path / "b"))
+    assert any(not torch.equal(straight[k], tampered[k]) for k in straight if straight[k].is_floating_point())
+
+
+@pytest.mark.parametrize("method", sorted(PARAMS))
+def test_every_method_trains_through_the_loop(tmp_path, method):
+    size = 32 if method in ("jigsaw", "relpatch") else 16
+    out = pretrain(SPEC, Images(48, size), config(method, epochs=1, size=size), tmp_path)
+    assert out.name == "backbone.pt"
+    r = rows(tmp_path / "metrics.csv")
+    extra = [c for c in r[0] if c not in ("epoch", "loss", "lr", "images_per_s", "seconds")]
+    assert extra[0] == METHODS.get(method).pretext_metric
+    assert math.isfinite(float(r[0]["loss"])) and math.isfinite(float(r[0][extra[0]]))
+
+
+def test_supervised_on_an_unlabelled_set_names_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="data.pretrain to a labelled dataset"):
+        pretrain(SPEC, Images(32, labelled=False), config("supervised", epochs=1), tmp_path)
+
+
+def test_method_augment_overrides_and_precision():
+    cfg = PretrainConfig(method="rotation", augment={"crop_scale": [0.2, 1.0], "jitter_p": 0.8},
+                         method_params={"augment": {"jitter_p": 0.0}})
+    assert effective_augment(cfg) == {"crop_scale": [0.2, 1.0], "jitter_p": 0.0}
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype("auto", cuda) is torch.bfloat16
+    assert autocast_dtype("auto", cpu, native_bf16=False) is None
+    assert autocast_dtype("auto", cpu, native_bf16=True) is torch.bfloat16
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16 and autocast_dtype("fp32", cuda) is None
+    with pytest.raises(ValueError, match="precision"):
+        autocast_dtype("fp16", cpu)
