@@ -73,7 +73,7 @@ fi
 export PATH=$PATH:/usr/sbin:/sbin
 
 # --- 2. slurm.conf -----------------------------------------------------------------------------------------
-NODE=$(hostname -s)
+NODE=$(hostname -s 2>/dev/null || uname -n | cut -d. -f1)
 CPUS=$(nproc)
 MEM_TOTAL_MB=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
 MEM_MB=${ARCHSSL_SLURM_MEM_MB:-$((MEM_TOTAL_MB * 8 / 10))}
@@ -115,7 +115,7 @@ EOF
 )
 conf_changed=0
 if [[ ! -f $CONF ]] || [[ "$(cat "$CONF")" != "$new_conf" ]]; then
-    [[ -f $CONF ]] && cp "$CONF" "$CONF.bak.$(date +%s)"
+    [[ -f $CONF ]] && cp "$CONF" "$CONF.bak"
     printf '%s\n' "$new_conf" >"$CONF"
     conf_changed=1
     log "wrote $CONF (node $NODE: $CPUS CPUs, $MEM_MB MB; partition $PARTITION)"
@@ -123,6 +123,15 @@ fi
 
 # --- 3. daemons --------------------------------------------------------------------------------------------
 alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+no_stray() {  # a daemon of this name that this script did not start (no pid file) would hold the ports
+    local name=$1
+    for _ in $(seq 100); do  # one that is shutting down (its pid file already gone) gets 10 s to exit
+        pgrep -x "$name" >/dev/null || return 0
+        sleep 0.1
+    done
+    die "a $name not started by this script is running (pid $(pgrep -x "$name" | tr '\n' ' ')); stop it first"
+}
 
 stop() {  # stop one daemon by its pid file (only what this script started)
     local pidfile=$1 pid
@@ -169,18 +178,13 @@ if ((conf_changed)); then
     stop "$CTLD_PID"
 fi
 if ! alive "$CTLD_PID"; then
-    # daemons started by something else (a package's init script) would hold the ports
-    if pgrep -x slurmctld >/dev/null; then
-        die "a slurmctld not started by this script is running (pid $(pgrep -x slurmctld | tr '\n' ' ')); stop it first"
-    fi
+    no_stray slurmctld
     log "starting slurmctld"
     # -i: ignore state files that do not match this config (e.g. left by an older run)
     slurmctld -i || die "slurmctld failed to start"
 fi
 if ! alive "$SLURMD_PID"; then
-    if pgrep -x slurmd >/dev/null; then
-        die "a slurmd not started by this script is running (pid $(pgrep -x slurmd | tr '\n' ' ')); stop it first"
-    fi
+    no_stray slurmd
     log "starting slurmd"
     slurmd || die "slurmd failed to start"
 fi

@@ -185,7 +185,7 @@ def main(argv=None) -> int:
                   for w, r in refs.items()]
         lines += ["", f"Ratio ours / fastest reference ({best_w} workers): **{ratio:.2f}x**"
                   + (f"; ours in fp32: {ours_fp32 / refs[best_w]:.2f}x" if ours_fp32 else "") + ".", "",
-                  "Re-run: `PYTHONPATH=src .venv/bin/python benchmarks/pretrain_throughput.py --fp32 --threads 1 --record`", ""]
+                  "Re-run: `PYTHONPATH=src .venv/bin/python benchmarks/pretrain_throughput.py " + " ".join(sys.argv[1:]) + "`", ""]
         with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
             f.write("\n".join(lines))
     print(f"speed-up ours / reference ({best_w} workers): {ratio:.2f}x")

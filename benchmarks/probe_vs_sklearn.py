@@ -6,7 +6,8 @@ regularisation), refit on train+val with the selected value, top-1 on test.
 
 scikit-learn is used the way a user would: one ``LogisticRegression(C=C)`` per grid value with the default
 ``tol`` (1e-4) and ``max_iter`` (100), ``C = 1 / (n * l2)`` (the exact mapping to our objective, see
-``archssl.evaluate.probes.lbfgs``; ``n`` = rows fitted, so the refit uses the same ``l2``), fitted from scratch
+``archssl.evaluate.probes.lbfgs``; ``n`` = rows fitted, so the refit uses the same ``l2``; ``2 / (n * l2)``
+for two-class problems, where sklearn fits a single binomial weight vector), fitted from scratch
 (``--sklearn-mode loop``, the default) or warm-started along the grid from strong to weak regularisation
 (``--sklearn-mode warm_start``: ``warm_start=True`` and ``set_params(C=...)``). ConvergenceWarnings are
 counted, not shown.
@@ -86,6 +87,9 @@ def run_sklearn(train, val, test, l2s, mode="loop", subset=None):
     from sklearn.linear_model import LogisticRegression
 
     (Xtr, ytr), (Xva, yva), (Xte, yte) = train, val, test
+    # exact mapping: C = 1/(n l2); with 2 classes sklearn fits one binomial vector, equivalent to our
+    # symmetric two-column soft-max at C = 2/(n l2)
+    factor = 2.0 if len(np.unique(np.concatenate([ytr, yva]))) == 2 else 1.0
     idx = list(range(len(l2s)))
     if subset:
         idx = sorted(set(np.linspace(0, len(l2s) - 1, subset).round().astype(int).tolist()))
@@ -94,14 +98,14 @@ def run_sklearn(train, val, test, l2s, mode="loop", subset=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         for i in idx:
-            model.set_params(C=l2_to_C(l2s[i], len(ytr)))
+            model.set_params(C=factor * l2_to_C(l2s[i], len(ytr)))
             _, w, c = timed(lambda: model.fit(Xtr, ytr))
             accs[i] = float((model.predict(Xva) == yva).mean())
             times_w[i], times_c[i] = w, c
         best_pos = select_best([accs[i] for i in idx])
         best = idx[best_pos]
         Xall, yall = np.concatenate([Xtr, Xva]), np.concatenate([ytr, yva])
-        refit = LogisticRegression(C=l2_to_C(l2s[best], len(yall)))
+        refit = LogisticRegression(C=factor * l2_to_C(l2s[best], len(yall)))
         _, rw, rc = timed(lambda: refit.fit(Xall, yall))
         n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
     test_acc = float((refit.predict(Xte) == yte).mean())

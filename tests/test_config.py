@@ -65,3 +65,17 @@ def test_validation_does_not_depend_on_key_order(cfg):
     a = copy.deepcopy(cfg)
     b = yaml.safe_load(yaml.safe_dump(cfg, sort_keys=True))
     assert validate_config(a) == validate_config(b)
+
+
+def test_method_params_are_checked_against_the_methods_own_keys(cfg):
+    bad = copy.deepcopy(cfg)
+    bad["pretrain"]["method_params"]["simclr"]["temprature"] = 0.1
+    with pytest.raises(ConfigError, match="'pretrain.method_params.simclr.temprature': unknown key"):
+        validate_config(bad)
+    bad = copy.deepcopy(cfg)
+    bad["pretrain"]["method_params"]["simclr"]["augment"] = {"crop_scale": [0.2, 1.0], "blur": 1}
+    with pytest.raises(ConfigError, match="pretrain.method_params.simclr.augment"):
+        validate_config(bad)
+    ok = copy.deepcopy(cfg)
+    ok["pretrain"]["method_params"]["simclr"]["augment"] = {"blur_p": 0.5}
+    validate_config(ok)

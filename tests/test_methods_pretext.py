@@ -158,7 +158,8 @@ def test_per_patch_grayscale_rate_and_standardisation():
 
 def test_patch_resize_and_imagenet_normalisation():
     x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
-    p = make_patches(x, PatchConfig(patch_size=12, normalize="imagenet", grayscale_p=0.0), torch.Generator().manual_seed(0))
+    pc = PatchConfig(patch_size=12, normalize="imagenet", grayscale_p=0.0)
+    p = make_patches(x, pc, torch.Generator().manual_seed(0))
     assert p.shape == (2, 9, 3, 12, 12)
 
 
@@ -205,7 +206,7 @@ def test_jigsaw_step():
     assert abs(float(loss.detach()) - np.log(10)) < 1.5
 
 
-# ------------------------------------------------------------------------------------------------ relative patch location
+# ---------------------------------------------------------------------------------------- relative patch location
 
 def test_relative_patch_location_labels_match_geometry():
     pairs = relative_pairs(3)
@@ -257,3 +258,14 @@ def test_supervised_needs_labels_and_infers_classes():
     m2 = METHODS.get("supervised")(build(SPEC), {"num_classes": 3})
     with pytest.raises(ValueError, match="num_classes is 3"):
         m2.setup(Labelled([0, 4]))
+
+
+def test_patches_too_small_for_the_architecture_name_the_fix():
+    vgg = {"family": "vgg", "depths": [1, 1, 1, 1, 1], "width": 4, "widen": 1, "fc_dim": 16, "fc_pool": 7,
+           "rep_dim": None}
+    m = METHODS.get("relpatch")(build(vgg), {"hidden": 16, "head": {"out": 8}})
+    with pytest.raises(ValueError, match="patch_size"):
+        m.training_step(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8), None)
+    m = METHODS.get("relpatch")(build(vgg), {"hidden": 16, "head": {"out": 8}, "patch_size": 32})
+    loss, _ = m.training_step(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8), None)
+    assert torch.isfinite(loss)

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -86,3 +87,17 @@ def test_losses_run_in_float32_under_autocast():
     for r, o in zip(ref, got):
         assert o.dtype == torch.float32
         torch.testing.assert_close(o, r)
+
+
+def test_head_config_merges_over_method_defaults():
+    from archssl.archs import build
+    from archssl.methods import METHODS
+
+    bb = lambda: build({"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"})  # noqa: E731
+    moco = METHODS.get("moco")(bb(), {"queue_size": 8, "head": {"hidden": 16}})
+    assert moco.cfg["head"] == {"kind": "mlp", "hidden": 16, "out": 128, "bn": False}  # MoCo v2: no BN in the head
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in moco.head.modules())
+    simclr = METHODS.get("simclr")(bb(), {"head": {"hidden": 16, "out": 8}})
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in simclr.head.modules())
+    with pytest.raises(ValueError, match="head: unknown key 'width'"):
+        METHODS.get("simclr")(bb(), {"head": {"width": 3}})

@@ -76,9 +76,9 @@ def cmd_pretrain(a) -> None:
     from archssl.train.loop import PretrainConfig, pretrain
     from archssl.utils import set_threads
 
-    set_threads(a.threads)
     from archssl.methods import METHODS
 
+    set_threads(a.threads)
     p = dict(a.params)
     spec = _load_yaml(a.spec)
     ds_name = p.pop("dataset", None)
@@ -86,11 +86,12 @@ def cmd_pretrain(a) -> None:
     data_params = p.pop("data", None)
     cfg = PretrainConfig(method=a.method, **p)
     dataset = None
-    if METHODS.get(a.method).trains:
+    if ds_name is not None:
         opts = dict((data_params.get("options") or {}).get(ds_name) or {})
         dataset = get_dataset(ds_name).open(split, _dataset_root(ds_name, data_params), cfg.image_size, **opts)
-        log.info("pretraining %s with %s on %s/%s (%d images, %d epochs)", Path(a.spec).stem, a.method, ds_name,
-                 split, len(dataset), cfg.epochs)
+        what = f"{cfg.epochs} epochs" if METHODS.get(a.method).trains else "BN statistics only"
+        log.info("pretraining %s with %s on %s/%s (%d images, %s)", Path(a.spec).stem, a.method, ds_name, split,
+                 len(dataset), what)
     out = pretrain(spec, dataset, cfg, Path(a.out_dir), stop_after_epochs=a.stop_after_epochs)
     log.info("wrote %s", out)
 

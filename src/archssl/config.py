@@ -61,6 +61,16 @@ def _schema_message(err) -> str:
     return f"config key {key!r}: {err.message}"
 
 
+def _check_section(value: Any, schema: dict, where: str) -> None:
+    from jsonschema import Draft202012Validator
+
+    root = load_schema()
+    sub = {**schema, "$defs": root["$defs"]}
+    for err in Draft202012Validator(sub).iter_errors(value):
+        key = where + ("." + _key(err.absolute_path) if err.absolute_path else "")
+        raise ConfigError(f"config key {key!r}: {err.message}")
+
+
 def validate_schema(cfg: dict, schema: dict | None = None) -> dict:
     """Fill defaults in place and validate ``cfg`` against the schema; returns ``cfg``."""
     if not isinstance(cfg, dict):
@@ -95,10 +105,18 @@ def check_names(cfg: dict) -> list[dict]:
     for i, m in enumerate(cfg["methods"]):
         if m not in METHODS:
             raise ConfigError(f"config key 'methods[{i}]': unknown SSL method {m!r}; known: {', '.join(METHODS.names())}")
-    for m in cfg["pretrain"]["method_params"]:
+    for m, mp in cfg["pretrain"]["method_params"].items():
         if m not in METHODS:
             raise ConfigError(f"config key 'pretrain.method_params.{m}': unknown SSL method {m!r}; "
                               f"known: {', '.join(METHODS.names())}")
+        allowed = set(METHODS.get(m).defaults) | {"augment"}
+        for k in mp:
+            if k not in allowed:
+                raise ConfigError(f"config key 'pretrain.method_params.{m}.{k}': unknown key; "
+                                  f"known: {', '.join(sorted(allowed))}")
+        if "augment" in mp:
+            aug_schema = load_schema()["properties"]["pretrain"]["properties"]["augment"]
+            _check_section(mp["augment"], aug_schema, f"pretrain.method_params.{m}.augment")
     from archssl.evaluate.probes import PROBES
 
     if cfg["probe"]["name"] not in PROBES:

@@ -71,14 +71,15 @@ def slurm_resources(stage):
 def pretrain_params(method):
     p = config["pretrain"]
     mp = p["method_params"].get(method, {})
-    if not METHODS.get(method).trains:
-        # an untrained baseline depends only on the spec and the seed
-        return {"seed": config["seed"], "method_params": mp}
-    keep = ("epochs", "batch_size", "optimizer", "warmup_epochs", "final_lr", "cosine", "augment",
-            "checkpoint_every", "device", "num_workers")
-    return {**{k: p[k] for k in keep}, "seed": config["seed"], "image_size": config["data"]["image_size"],
-            "method_params": mp, "dataset": PRETRAIN_SET, "split": config["data"]["pretrain_split"],
+    data = {"seed": config["seed"], "image_size": config["data"]["image_size"], "method_params": mp,
+            "dataset": PRETRAIN_SET, "split": config["data"]["pretrain_split"], "batch_size": p["batch_size"],
             "data": {**DATA_LOCATIONS, "options": config["data"]["options"]}}
+    if not METHODS.get(method).trains:
+        # an untrained baseline depends only on the spec, the seed and the images its BN statistics come from
+        return data
+    keep = ("epochs", "optimizer", "warmup_epochs", "final_lr", "cosine", "augment", "checkpoint_every",
+            "device", "num_workers", "precision", "channels_last")
+    return {**{k: p[k] for k in keep}, **data}
 
 
 def features_params():

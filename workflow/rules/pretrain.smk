@@ -4,7 +4,7 @@
 rule pretrain:
     input:
         spec=f"{RES}/archs/{{arch}}.yaml",
-        data=lambda wc: dataset_input(PRETRAIN_SET) if METHODS.get(wc.method).trains else [],
+        data=dataset_input(PRETRAIN_SET),
     output:
         backbone=f"{RES}/pretrain/{{method}}/{{arch}}/backbone.pt",
         metrics=f"{RES}/pretrain/{{method}}/{{arch}}/metrics.csv",

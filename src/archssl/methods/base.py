@@ -59,7 +59,7 @@ class SSLMethod(nn.Module):
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "(none)"
             raise ValueError(f"pretrain.method_params.{self.method_name()}: unknown key {unknown[0]!r}; known: {known}")
-        self.cfg = {**_deepcopy(self.defaults), **cfg}
+        self.cfg = _merge(self.defaults, cfg)
 
     @classmethod
     def method_name(cls) -> str:
@@ -84,10 +84,14 @@ class SSLMethod(nn.Module):
         """Hook after each optimiser step (momentum encoders, queues)."""
 
 
-def _deepcopy(d: dict) -> dict:
+def _merge(defaults: dict, cfg: dict) -> dict:
+    """``defaults`` overridden by ``cfg``; dict-valued entries (heads) are merged key by key."""
     import copy
 
-    return copy.deepcopy(d)
+    out = copy.deepcopy(defaults)
+    for k, v in cfg.items():
+        out[k] = {**out[k], **v} if isinstance(out.get(k), dict) and isinstance(v, dict) else copy.deepcopy(v)
+    return out
 
 
 METHODS: Registry[type[SSLMethod]] = Registry("SSL method")

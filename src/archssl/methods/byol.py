@@ -45,17 +45,19 @@ def tau_at(step: int, total: int, tau_base: float, schedule: str = "cosine") -> 
 @METHODS.register("byol")
 class BYOL(SSLMethod):
     pretext_metric = "cosine_sim"
-    defaults = {"tau_base": 0.996, "tau_schedule": "cosine", "projector": {}, "predictor": {}}
+    defaults = {"tau_base": 0.996, "tau_schedule": "cosine",
+                "projector": {"kind": "mlp", "hidden": 4096, "out": 256, "bn": True},
+                "predictor": {"kind": "mlp", "hidden": 4096, "bn": True}}
 
     def __init__(self, backbone, cfg):
         super().__init__(backbone, cfg)
         c = self.cfg
-        self.projector, dim = head_from_cfg(c["projector"], backbone.out_dim, {"kind": "mlp", "hidden": 4096, "out": 256},
+        self.projector, dim = head_from_cfg(c["projector"], backbone.out_dim, {},
                                             "method_params.byol.projector")
         pred_cfg = dict(c["predictor"])
         if "out" in pred_cfg:
             raise ValueError("method_params.byol.predictor: 'out' is the projector's width; set projector.out")
-        self.predictor, _ = head_from_cfg(pred_cfg, dim, {"kind": "mlp", "hidden": 4096, "out": dim},
+        self.predictor, _ = head_from_cfg(pred_cfg, dim, {"out": dim},
                                           "method_params.byol.predictor")
         self.target_backbone = frozen_copy(self.backbone)
         self.target_projector = frozen_copy(self.projector)

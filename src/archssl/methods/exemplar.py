@@ -74,7 +74,7 @@ def nn_accuracy(emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 @METHODS.register("exemplar")
 class Exemplar(SSLMethod):
     pretext_metric = "exemplar_nn_acc"
-    defaults = {"copies": 8, "margin": 0.5, "head": {}}
+    defaults = {"copies": 8, "margin": 0.5, "head": {"kind": "linear", "out": 1000}}
 
     def __init__(self, backbone, cfg):
         super().__init__(backbone, cfg)
@@ -82,7 +82,7 @@ class Exemplar(SSLMethod):
         if self.copies < 2:
             raise ValueError(f"method_params.exemplar.copies must be >= 2, got {self.copies}")
         self.margin = float(self.cfg["margin"])
-        self.head, _ = head_from_cfg(self.cfg["head"], backbone.out_dim, {"kind": "linear", "out": 1000},
+        self.head, _ = head_from_cfg(self.cfg["head"], backbone.out_dim, {},
                                      "method_params.exemplar.head")
 
     def training_step(self, images, augment, **inputs):

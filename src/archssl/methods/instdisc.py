@@ -62,12 +62,13 @@ def bank_update(bank: torch.Tensor, idx: torch.Tensor, f: torch.Tensor, momentum
 class InstDisc(SSLMethod):
     pretext_metric = "contrastive_top1"
     batch_inputs = ("indices",)
-    defaults = {"negatives": 4096, "temperature": 0.07, "loss": "nce", "bank_momentum": 0.5, "head": {}}
+    defaults = {"negatives": 4096, "temperature": 0.07, "loss": "nce", "bank_momentum": 0.5,
+                "head": {"kind": "linear", "out": 128}}
 
     def __init__(self, backbone, cfg):
         super().__init__(backbone, cfg)
         c = self.cfg
-        self.head, self.dim = head_from_cfg(c["head"], backbone.out_dim, {"kind": "linear", "out": 128},
+        self.head, self.dim = head_from_cfg(c["head"], backbone.out_dim, {},
                                             "method_params.instdisc.head")
         self.negatives = int(c["negatives"])
         self.temperature = float(c["temperature"])

@@ -14,6 +14,7 @@ method_params: ``num_permutations`` 100, ``perms_per_image`` 8, ``hidden`` 4096,
 ``head`` {kind: linear, out: 1000}, ``permutation_seed`` 0, and the patch keys ``grid`` 3, ``crop`` 0.873,
 ``jitter`` 0.247, ``grayscale_p`` 0.667, ``normalize`` standardize | imagenet, ``patch_size`` null.
 Pretext metric ``jigsaw_acc``. Evaluation features: see :mod:`archssl.methods.patches`.
+The patches are made from the raw images: ``pretrain.augment`` does not apply to this method.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from torch import nn
 from archssl.methods.base import METHODS, SSLMethod
 from archssl.methods.common import top1
 from archssl.methods.heads import head_from_cfg
-from archssl.methods.patches import PATCH_DEFAULTS, PatchConfig, make_patches, max_hamming_permutations
+from archssl.methods.patches import (PATCH_DEFAULTS, PatchConfig, embed_patches, make_patches,
+                                     max_hamming_permutations)
 
 
 def permute_and_concat(emb: torch.Tensor, perms: torch.Tensor) -> torch.Tensor:
@@ -44,7 +46,8 @@ def classifier(in_dim: int, hidden: int, out: int, dropout: float) -> nn.Module:
 @METHODS.register("jigsaw")
 class Jigsaw(SSLMethod):
     pretext_metric = "jigsaw_acc"
-    defaults = {"num_permutations": 100, "perms_per_image": 8, "hidden": 4096, "dropout": 0.5, "head": {},
+    defaults = {"num_permutations": 100, "perms_per_image": 8, "hidden": 4096, "dropout": 0.5,
+                "head": {"kind": "linear", "out": 1000},
                 "permutation_seed": 0, **PATCH_DEFAULTS}
 
     def __init__(self, backbone, cfg):
@@ -52,7 +55,7 @@ class Jigsaw(SSLMethod):
         c = self.cfg
         self.patch_cfg = PatchConfig.from_params(c)
         k = self.patch_cfg.grid ** 2
-        self.head, e = head_from_cfg(c["head"], backbone.out_dim, {"kind": "linear", "out": 1000},
+        self.head, e = head_from_cfg(c["head"], backbone.out_dim, {},
                                      "method_params.jigsaw.head")
         self.num_perms = int(c["num_permutations"])
         self.perms_per_image = min(int(c["perms_per_image"]), self.num_perms)
@@ -63,8 +66,8 @@ class Jigsaw(SSLMethod):
     def training_step(self, images, augment, **inputs):
         g = getattr(augment, "generator", None)
         p = make_patches(images, self.patch_cfg, g)  # (N, 9, 3, s, s)
-        n, k = p.shape[:2]
-        emb = self.head(self.backbone(p.flatten(0, 1))).view(n, k, -1)
+        n = p.shape[0]
+        emb = embed_patches(self.backbone, self.head, p, "jigsaw")
         labels = torch.randperm(self.num_perms, generator=g)[: self.perms_per_image].to(emb.device)
         x = permute_and_concat(emb, self.perms[labels])
         y = labels.repeat(n)

@@ -86,13 +86,14 @@ def sample_hard_negatives(l_neg: torch.Tensor, a: float, loc: float, scale: floa
 @METHODS.register("moco")
 class MoCo(SSLMethod):
     pretext_metric = "contrastive_top1"
-    defaults = {"queue_size": 65536, "momentum": 0.999, "temperature": 0.2, "head": {}, "symmetric": False,
+    defaults = {"queue_size": 65536, "momentum": 0.999, "temperature": 0.2,
+                "head": {"kind": "mlp", "hidden": 2048, "out": 128, "bn": False}, "symmetric": False,
                 "bn_splits": 1, "hard_negatives": False, "hard_skew": 4.0, "hard_loc": 0.0, "hard_scale": 0.2}
 
     def __init__(self, backbone, cfg):
         super().__init__(backbone, cfg)
         c = self.cfg
-        self.head, dim = head_from_cfg(c["head"], backbone.out_dim, {"kind": "mlp", "bn": False},
+        self.head, dim = head_from_cfg(c["head"], backbone.out_dim, {},
                                        "method_params.moco.head")
         self.key_backbone = frozen_copy(self.backbone)
         self.key_head = frozen_copy(self.head)

@@ -13,6 +13,10 @@ Revisiting study's code (``resize, to_gray, crop, crop_patches, standardization`
 
 Patches are ordered row-major: position p = 3 i + j for row i, column j (4 = centre).
 
+Sizes: at the mini study's 32 px the crop is 28 px, the cells 9 px and the patches 7 px (the study: 64 px
+patches of 255-px crops). Networks with many poolings (VGG: five) need larger inputs: set ``patch_size``
+(patches are resized to it) or a larger image size; a too-small patch stops with an error naming the fix.
+
 Evaluation features. The study averages the representations of the 9 patches of an image;
 :func:`patch_average_features` implements that (centre crop, centre tile of every cell, no grayscale). The
 workflow's feature stage applies the backbone to the full image at the study resolution (the same as for
@@ -127,6 +131,20 @@ def make_patches(images: torch.Tensor, pc: PatchConfig, generator=None, train: b
     if pc.normalize == "standardize":
         return per_patch_standardize(p)
     return normalize(p.flatten(0, 1), IMAGENET_MEAN, IMAGENET_STD).view_as(p)
+
+
+def embed_patches(backbone, head, p: torch.Tensor, method: str) -> torch.Tensor:
+    """``head(backbone(patch))`` for patches (N, K, 3, s, s) -> (N, K, E), with a clear error when the patches
+    are too small for the architecture (e.g. VGG's five poolings need >= 32 px)."""
+    n, k = p.shape[:2]
+    try:
+        return head(backbone(p.flatten(0, 1))).view(n, k, -1)
+    except RuntimeError as e:
+        if "too small" not in str(e):
+            raise
+        raise ValueError(f"{method}: {p.shape[-1]}-px patches are too small for this architecture ({e}); set "
+                         f"method_params.{method}.patch_size (the Revisiting study used 64-px patches) or raise "
+                         f"the image size") from e
 
 
 @torch.no_grad()

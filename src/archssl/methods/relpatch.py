@@ -12,6 +12,7 @@ classifies.
 method_params: ``hidden`` 4096, ``dropout`` 0.5, ``head`` {kind: linear, out: 1000}, and the patch keys
 ``grid`` 3, ``crop`` 0.873, ``jitter`` 0.247, ``grayscale_p`` 0.667, ``normalize``, ``patch_size``.
 Pretext metric ``rpl_acc``. Evaluation features: see :mod:`archssl.methods.patches`.
+The patches are made from the raw images: ``pretrain.augment`` does not apply to this method.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from archssl.methods.base import METHODS, SSLMethod
 from archssl.methods.common import top1
 from archssl.methods.heads import head_from_cfg
 from archssl.methods.jigsaw import classifier, permute_and_concat
-from archssl.methods.patches import PATCH_DEFAULTS, PatchConfig, make_patches, relative_pairs
+from archssl.methods.patches import PATCH_DEFAULTS, PatchConfig, embed_patches, make_patches, relative_pairs
 
 
 @METHODS.register("relpatch")
 class RelativePatchLocation(SSLMethod):
     pretext_metric = "rpl_acc"
-    defaults = {"hidden": 4096, "dropout": 0.5, "head": {}, **PATCH_DEFAULTS}
+    defaults = {"hidden": 4096, "dropout": 0.5, "head": {"kind": "linear", "out": 1000}, **PATCH_DEFAULTS}
 
     def __init__(self, backbone, cfg):
         super().__init__(backbone, cfg)
@@ -37,15 +38,15 @@ class RelativePatchLocation(SSLMethod):
         self.patch_cfg = PatchConfig.from_params(c)
         if self.patch_cfg.grid != 3:
             raise ValueError("relpatch: the 8-way task is defined on a 3 x 3 grid (grid: 3)")
-        self.head, e = head_from_cfg(c["head"], backbone.out_dim, {"kind": "linear", "out": 1000},
+        self.head, e = head_from_cfg(c["head"], backbone.out_dim, {},
                                      "method_params.relpatch.head")
         self.register_buffer("pairs", torch.from_numpy(relative_pairs(3)), persistent=False)
         self.classifier = classifier(2 * e, int(c["hidden"]), len(self.pairs), float(c["dropout"]))
 
     def training_step(self, images, augment, **inputs):
         p = make_patches(images, self.patch_cfg, getattr(augment, "generator", None))
-        n, k = p.shape[:2]
-        emb = self.head(self.backbone(p.flatten(0, 1))).view(n, k, -1)
+        n = p.shape[0]
+        emb = embed_patches(self.backbone, self.head, p, "relpatch")
         x = permute_and_concat(emb, self.pairs)  # (N * 8, 2e)
         y = torch.arange(len(self.pairs), device=emb.device).repeat(n)
         logits = self.classifier(x).float()

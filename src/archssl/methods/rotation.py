@@ -62,7 +62,7 @@ class Rotation(SSLMethod):
         self.mode = str(self.cfg["mode"])
         if self.mode not in ("all", "random"):
             raise ValueError(f"method_params.rotation.mode: {self.mode!r}; known: all, random")
-        self.head, dim = head_from_cfg(self.cfg["head"], backbone.out_dim, {"kind": "none"},
+        self.head, dim = head_from_cfg(self.cfg["head"], backbone.out_dim, {},
                                        "method_params.rotation.head")
         self.classifier = nn.Linear(dim, 4)
 

@@ -33,11 +33,11 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tup
 @METHODS.register("simclr")
 class SimCLR(SSLMethod):
     pretext_metric = "contrastive_top1"
-    defaults = {"temperature": 0.5, "head": {}}
+    defaults = {"temperature": 0.5, "head": {"kind": "mlp", "hidden": 2048, "out": 128, "bn": True}}
 
     def __init__(self, backbone, cfg):
         super().__init__(backbone, cfg)
-        self.head, _ = head_from_cfg(self.cfg["head"], backbone.out_dim, {"kind": "mlp"}, "method_params.simclr.head")
+        self.head, _ = head_from_cfg(self.cfg["head"], backbone.out_dim, {}, "method_params.simclr.head")
         self.temperature = float(self.cfg["temperature"])
 
     def training_step(self, images, augment, **inputs):

@@ -3,15 +3,18 @@ pretraining set's labels (one augmented view per image), then probed like every 
 
 It needs a labelled pretraining set: the mini suite's ``pool`` has no labels (every target is -1), so with
 ``data.pretrain: pool`` the run stops with an error naming the fix; pretrain on a labelled set instead (in
-the mini suite, e.g. ``textures`` or ``photo_source``: the train split is used) or give the supervised run
-its own dataset (see the report of the lead). The class count comes from ``num_classes`` or, when null,
-from the dataset's labels (``dataset.labels`` / ``dataset.targets``, else a pass over the items).
+the mini suite, e.g. ``textures`` or ``photo_source``: the train split is used), or give the supervised run
+its own labelled set with ``method_params.supervised.dataset`` once the workflow reads that key. The class
+count comes from ``num_classes`` or, when null, from the dataset's labels (``dataset.labels`` /
+``dataset.targets``, else a pass over the items).
 
 Augmentation: ``pretrain.augment`` merged with ``method_params.supervised.augment``; the usual supervised
 recipe is crop + flip only: ``augment: {jitter_p: 0, grayscale_p: 0, blur_p: 0}`` (the Good-practices study
 compares contrastive vs supervised augmentation strengths, which is this knob).
 
-method_params: ``num_classes`` null, ``label_smoothing`` 0.0. Pretext metric ``train_top1``.
+method_params: ``num_classes`` null, ``label_smoothing`` 0.0, ``dataset`` null (reserved for the workflow: the
+labelled set this method pretrains on instead of ``data.pretrain``; the method itself does not read it).
+Pretext metric ``train_top1``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def dataset_labels(dataset) -> torch.Tensor:
 class Supervised(SSLMethod):
     pretext_metric = "train_top1"
     batch_inputs = ("labels",)
-    defaults = {"num_classes": None, "label_smoothing": 0.0}
+    defaults = {"num_classes": None, "label_smoothing": 0.0, "dataset": None}
 
     def __init__(self, backbone, cfg):
         super().__init__(backbone, cfg)
@@ -64,7 +67,8 @@ class Supervised(SSLMethod):
         if labels is None:
             raise ValueError("supervised needs labels")
         if self.classifier is None:
-            raise RuntimeError("supervised: num_classes unknown (set method_params.supervised.num_classes or call setup)")
+            raise RuntimeError("supervised: num_classes unknown (set method_params.supervised.num_classes "
+                               "or call setup)")
         labels = labels.to(images.device).long()
         if bool((labels < 0).any()):
             raise ValueError("supervised: batch holds unlabelled images (target -1)")

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from archssl.train.augment import AugmentConfig, ViewMaker
+from archssl.train.augment import AugmentConfig, ViewMaker, normalize, to_float
 from archssl.train.optim import build_optimizer, lr_at
 from archssl.utils import atomic_path, code_version, select_device, seed_everything, stable_hash
 
@@ -124,6 +124,22 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
         tmp.write_text(buf.getvalue())
 
 
+BN_CALIBRATION_IMAGES = 4096
+
+
+def calibrate_untrained(backbone, dataset, cfg: PretrainConfig, device, mem_format) -> int:
+    """BN statistics of an untrained backbone from a seeded sample of (un-augmented) pretraining images; see
+    :mod:`archssl.train.bn` for why the random baseline needs them."""
+    from archssl.train.bn import recalibrate_batchnorm
+
+    n = min(len(dataset), BN_CALIBRATION_IMAGES)
+    order = torch.randperm(len(dataset), generator=_epoch_generator(cfg.seed, 0, 4))[:n].tolist()
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order), batch_size=cfg.batch_size,
+                                         num_workers=cfg.num_workers)
+    batches = (normalize(to_float(x.to(device))).contiguous(memory_format=mem_format) for x, _ in loader)
+    return recalibrate_batchnorm(backbone, batches)
+
+
 def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after_epochs: int | None = None) -> Path:
     """Pretrain ``spec`` with ``cfg.method`` on ``dataset`` (items: uint8 (3, H, W), label).
 
@@ -196,7 +212,8 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
             if "indices" in wants:
                 inputs["indices"] = order[i * cfg.batch_size:(i + 1) * cfg.batch_size].to(device)
             model.on_step_start(step, total_steps)
-            with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+            with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.bfloat16,
+                                enabled=amp_dtype is not None):
                 loss, metrics = model.training_step(images, view, **inputs)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch + 1}, step {i + 1}; "
@@ -223,7 +240,12 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
     if model.trains and last < cfg.epochs:
         return ckpt_path
     if not model.trains:
-        rows = [{"epoch": 0, "loss": float("nan"), "seconds": 0.0}]
+        t0 = time.perf_counter()
+        if dataset is not None:
+            n_bn = calibrate_untrained(model.backbone, dataset, cfg, device, mem_format)
+            log.info("untrained baseline: BN statistics of %d layers estimated on %d images", n_bn,
+                     min(len(dataset), BN_CALIBRATION_IMAGES))
+        rows = [{"epoch": 0, "loss": float("nan"), "seconds": time.perf_counter() - t0}]
     _write_metrics(metrics_path, rows)
     backbone_state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
     with atomic_path(final_path) as tmp:

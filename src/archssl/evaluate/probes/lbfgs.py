@@ -179,10 +179,12 @@ class LogRegSolver:
             self._second_moment = None
             self._chol = None
             self.mem = _Memory()
-            # gradient scale at theta = 0 (for the relative stopping rule)
-            g0 = self._data_grad(self._residual(torch.zeros(self.n, self.K, dtype=self.cdtype, device=self.device))[1])
-            self.g_scale = max(1.0, float(np.abs(g0).max()))
-            self._refresh()
+            # state at theta = 0 (logits are zero: no product needed); its gradient sets the tolerance scale
+            self.Z = torch.zeros(self.n, self.K, dtype=self.cdtype, device=self.device)
+            self.loss_data, G = self._residual(self.Z)
+            self.g_data = self._data_grad(G)
+            self.iters_since_refresh = 0
+            self.g_scale = max(1.0, float(np.abs(self.g_data).max()))
 
     # ---------------------------------------------------------------------------------------------- pieces
     def _logits(self, theta: np.ndarray):
