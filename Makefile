@@ -10,7 +10,7 @@ CONFIG ?= config/config.yaml
 SNAKE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake
 STAMP := $(VENV)/.installed
 
-.PHONY: install run report test lint dry clean
+.PHONY: install run report test test-slurm lint dry clean
 
 $(STAMP): pyproject.toml envs/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,11 @@ report: $(STAMP)
 	$(SNAKE) --cores 1 --configfile $(CONFIG) --report results/report.html
 
 test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slurm"
+
+# the SLURM profile on a real (single-node) cluster: bash .ci/slurm-up.sh first (root, Debian)
+test-slurm: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m slurm
 
 lint: $(STAMP)
 	$(SNAKE) --lint

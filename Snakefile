@@ -37,6 +37,13 @@ include: "workflow/rules/probe.smk"
 include: "workflow/rules/analysis.smk"
 
 
+# trivial bookkeeping: never worth a cluster job
+localrules:
+    arch_spec,
+    study_manifest,
+    provenance,
+
+
 rule all:
     input:
         rules.provenance.output,

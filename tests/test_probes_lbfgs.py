@@ -88,7 +88,7 @@ def test_weakly_regularised_optimum_at_least_as_good_as_sklearn():
     draw, _ = blobs(0, d=10, k=4, seed=1)
     X, y = draw(600, 11)
     l2 = 1e-5
-    W, b, info = fit_logreg(X, y, 4, l2, dtype="float64", tol=1e-12, ftol=0.0, max_iter=5000)
+    W, b, info = fit_logreg(X, y, 4, l2, dtype="float64", tol=1e-12, step_tol=0.0, ftol=0.0, max_iter=5000)
     Ws, bs = sk_fit(X, y, l2_to_C(l2, len(y)))
     assert objective(X, y, W, b, l2) <= objective(X, y, Ws, bs, l2) + 1e-12
     assert np.abs(W - Ws).max() <= 1e-4 * np.abs(Ws).max()
@@ -261,3 +261,53 @@ def test_num_classes_inferred_when_none():
     assert res["num_classes"] == 3
     with pytest.raises(ProbeInputError, match="num_classes must be an integer >= 2"):
         make_probe("lbfgs_logreg", num_l2=3).fit_evaluate(draw(90, 1), draw(30, 2), draw(30, 3), num_classes=1)
+
+
+def scipy_reference(X, y, k, l2):
+    """Independent reference: scipy L-BFGS-B on the same objective (float64 numpy), in coordinates rescaled
+    by each feature's standard deviation around its mean (an exact change of variables that makes
+    scipy converge on badly scaled features)."""
+    from scipy.optimize import minimize
+
+    X = X.astype(np.float64)
+    mu, sd = X.mean(0), X.std(0)
+    Xs = (X - mu) / sd
+    n, d = X.shape
+    Y = np.eye(k)[y]
+
+    def fg(v):
+        V, c = v[: d * k].reshape(d, k), v[d * k:]
+        W = V / sd[:, None]
+        Z = Xs @ V + c
+        Z -= Z.max(1, keepdims=True)
+        P = np.exp(Z)
+        P /= P.sum(1, keepdims=True)
+        loss = -np.log(P[np.arange(n), y]).mean() + 0.5 * l2 * (W**2).sum()
+        G = (P - Y) / n
+        gV = Xs.T @ G + l2 * W / sd[:, None]
+        return loss, np.concatenate([gV.ravel(), G.sum(0)])
+
+    res = minimize(fg, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
+                   options={"maxiter": 20000, "gtol": 1e-12, "ftol": 1e-15, "maxcor": 30})
+    V, c = res.x[: d * k].reshape(d, k), res.x[d * k:]
+    W = V / sd[:, None]
+    return W, c - mu @ W
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_tiny_variation_on_large_offset_reaches_the_optimum(dtype):
+    """Collapsed-looking features (a large constant + 1e-4-scale informative variation, like a collapsed SSL
+    backbone): the solver must not stop at W = 0 just because raw gradients are tiny."""
+    draw, _ = blobs(0, d=12, k=3, seed=12, sep=0.8)
+    (Z, y), (Zv, yv) = draw(300, 1), draw(300, 2)
+    offset = np.random.default_rng(0).uniform(0.1, 1.4, size=12).astype(np.float32)
+    X, Xv = offset + 1e-4 * Z, offset + 1e-4 * Zv
+    l2 = 1e-6
+    W, b, info = fit_logreg(X, y, 3, l2, dtype=dtype)
+    Wr, br = scipy_reference(X, y, 3, l2)
+    f, fr = objective(X, y, W, b, l2), objective(X, y, Wr, br, l2)
+    assert f <= fr + 1e-7 * abs(fr), (f, fr, info)
+    acc = float(((Xv.astype(np.float64) @ W + b).argmax(1) == yv).mean())
+    acc_ref = float(((Xv.astype(np.float64) @ Wr + br).argmax(1) == yv).mean())
+    assert acc > 0.6 and abs(acc - acc_ref) <= 2 / 300
+    assert np.abs(W - Wr).max() <= 1e-4 * np.abs(Wr).max(), np.abs(W - Wr).max() / np.abs(Wr).max()

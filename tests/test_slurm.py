@@ -27,7 +27,7 @@ PROFILE = ROOT / "profiles" / "slurm-test"
 PARTITION = "main"  # the partition of .ci/slurm-up.sh, named in profiles/slurm-test
 TIMEOUT_S = 900
 POLL_CAP_S = 2
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
 # `snakemake` with one test-only change: the SLURM plugin's status polling never backs off beyond
 # POLL_CAP_S. After every poll that saw no job finish, plugin 2.8 adds 10 s to the wait before the next one
@@ -87,8 +87,8 @@ def micro_slurm(threads: int) -> dict:
     cfg["features"] = {"group_datasets": True}
     cfg["probe"] = {**cfg["probe"], "group_datasets": True}
     cfg["resources"] = {
-        "default": {"threads": 1, "mem_mb": 800, "runtime": 12},
         "pretrain": {"threads": threads, "mem_mb": 1500, "runtime": 15},
+        "features": {"threads": 1, "mem_mb": 800, "runtime": 12},
     }
     return cfg
 
@@ -149,7 +149,7 @@ def test_micro_study_runs_as_slurm_jobs(node_cpus, tmp_path):
     for f in logs.rglob("*.log"):
         assert "(100%) done" in f.read_text(), f
 
-    # the config's resources (pretrain; features from `default`) and the profile's default-resources
+    # the config's resources (pretrain, features) and the profile's default-resources
     # (prepare_data: no resources of its own) became the SLURM requests
     for rule, mem, limit, cpus in [("pretrain", "1500M", "00:15:00", threads),
                                    ("features_grouped", "800M", "00:12:00", 1),

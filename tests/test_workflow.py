@@ -175,15 +175,16 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, key):
 
 
 def test_corrupt_feature_file_is_rebuilt(study):
-    f = sorted((study / "results" / "features").rglob("*.h5"))[0]
-    f.write_bytes(f.read_bytes()[: 2000])
-    jobs = planned(study)
-    assert [w["dataset"] for r, w in jobs if r == "features"] == [f.stem]
-    assert f.with_name(f.name + ".corrupt").exists()  # set aside, not deleted
-    snakemake(study, "--cores", "2")
     from archssl.evaluate.featurestore import is_valid
 
+    f = sorted((study / "results" / "features").rglob("*.h5"))[0]
+    f.write_bytes(f.read_bytes()[: 2000])
+    assert not is_valid(f)
+    r = snakemake(study, "--cores", "2")
+    assert "is truncated or corrupt" in r.stderr, r.stderr[-3000:]
+    assert f.with_name(f.name + ".corrupt").exists()  # set aside for inspection, not deleted
     assert is_valid(f)
+    assert planned(study) == []
 
 
 def test_default_mini_study_groups_datasets_per_job(tmp_path):

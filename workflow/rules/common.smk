@@ -1,5 +1,6 @@
 # Shared by all stage files: the validated config, the resolved architectures, paths and parameters.
 import json
+import os
 import sys
 from pathlib import Path
 import shlex
@@ -14,6 +15,9 @@ from archssl.methods import METHODS
 # fills defaults from workflow/schemas/config.schema.yaml, checks every name against its registry and
 # raises ConfigError naming the key at fault, before any job is scheduled
 ARCH_SPECS = {arch_id(s): s for s in validate_config(config)}
+
+# jobs call the `archssl` command of the environment snakemake runs in, activated or not
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 RES = config["results"]
 # the pinned environment, for `--software-deployment-method conda` (on a cluster without the venv)
@@ -115,7 +119,8 @@ def check_real_datasets():
             raise WorkflowError(f"datasets not in place; nothing was run:\n{problems}")
 
 
-check_real_datasets()
+if workflow.is_main_process:  # not again in every cluster job's own parse of the workflow
+    check_real_datasets()
 
 
 def set_aside_invalid_feature_files():
@@ -131,4 +136,5 @@ def set_aside_invalid_feature_files():
                   file=sys.stderr)
 
 
-set_aside_invalid_feature_files()
+if workflow.is_main_process:
+    set_aside_invalid_feature_files()

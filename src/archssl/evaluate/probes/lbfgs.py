@@ -37,10 +37,23 @@ Solver
     (float32 by default: 2x faster on CPU, exact enough for the metrics; ``float64`` for reference work);
     parameters, gradients, the objective and all reductions are float64.
 
-    A value of the grid is converged when ``max|grad| <= tol * g0`` with ``g0 = max(1, max|grad f(0)|)`` (the
-    largest gradient entry at W = 0, b = 0), or when the objective stops decreasing (relative change below
-    ``ftol`` twice in a row); otherwise ``max_iter`` iterations. Each ``val_curve`` entry records the
-    iterations, the final gradient and whether it converged.
+    Features are centred internally (``logits = (X - mu) W + b'`` with ``b' = b + mu W``: the same model and
+    objective, since ``b`` is not penalised; better conditioned, and more precise in float32); results are
+    reported for the raw features.
+
+    A value of the grid is converged (``status``) when
+
+    * ``gtol``: every gradient entry is at most ``tol`` in dimensionless units: the rows of ``W`` divided by
+      their feature's standard deviation (the gradient of the same problem on standardised features, so the
+      rule does not depend on the features' scale; constant features are ignored), the intercept as is; or
+    * ``step``: the next quasi-Newton step would change no logit of any training row by more than
+      ``step_tol`` (also scale-free; it is what ends strongly regularised fits on features with tiny
+      variance, whose standardised gradients stay large while nothing changes any more); or
+    * ``ftol``: the objective stopped decreasing (relative change below ``ftol`` twice in a row);
+
+    otherwise it stops after ``max_iter`` iterations (``max_iter``, not converged) or when the line search
+    fails (``linesearch``, not converged: only expected within rounding noise of the optimum). Each
+    ``val_curve`` entry records the iterations, the final gradient (in those units) and the status.
 
 Standardisation (``standardize=True``, default False) centres and scales each feature by the statistics of
 the rows being fitted (train for the sweep, train+val for the refit) before fitting; that changes the
@@ -145,6 +158,7 @@ class LogRegSolver:
         precondition: bool = True,
         carry_memory: bool = True,
         tol: float = 1e-5,
+        step_tol: float = 1e-5,
         ftol: float = 1e-12,
         max_iter: int = 500,
         refresh_every: int = 50,
@@ -160,11 +174,18 @@ class LogRegSolver:
         self.K = int(num_classes)
         self.multilabel = y.ndim == 2
         self.history, self.precondition, self.carry_memory = int(history), bool(precondition), bool(carry_memory)
-        self.tol, self.ftol, self.max_iter, self.refresh_every = float(tol), float(ftol), int(max_iter), int(refresh_every)
+        self.tol, self.step_tol, self.ftol = float(tol), float(step_tol), float(ftol)
+        self.max_iter, self.refresh_every = int(max_iter), int(refresh_every)
         with torch.inference_mode():
-            # [X | 1]: one matrix product gives logits with the intercept, and gradients of W and b
+            # Features are centred internally: logits = (X - mu) W + b' with b' = b + mu W is the same model
+            # and the same objective (b is not penalised), better conditioned and more precise in float32.
+            # [X - mu | 1]: one matrix product gives logits with the intercept, and gradients of W and b'.
+            # (mu is rounded to the compute dtype, so that the centring done in torch and the conversion of b
+            # back to raw features use the very same vector)
+            self.mu = np.asarray(X.mean(axis=0, dtype=np.float64)).astype(np.dtype(dtype)).astype(np.float64)
             self.X = torch.empty(self.n, self.d + 1, dtype=self.cdtype, device=self.device)
             self.X[:, : self.d] = torch.as_tensor(np.ascontiguousarray(X)).to(self.device, self.cdtype)
+            self.X[:, : self.d] -= torch.from_numpy(self.mu).to(self.device, self.cdtype)
             self.X[:, self.d] = 1.0
             if self.multilabel:
                 self.Y = torch.as_tensor(y).to(self.device, self.cdtype)
@@ -177,14 +198,19 @@ class LogRegSolver:
             self.mask = np.ones((self.d + 1, 1))
             self.mask[-1] = 0.0  # intercept unpenalised
             self._second_moment = None
-            self._chol = None
+            self._eig = None
             self.mem = _Memory()
-            # state at theta = 0 (logits are zero: no product needed); its gradient sets the tolerance scale
+            # state at theta = 0 (logits are zero: no product needed)
             self.Z = torch.zeros(self.n, self.K, dtype=self.cdtype, device=self.device)
             self.loss_data, G = self._residual(self.Z)
             self.g_data = self._data_grad(G)
             self.iters_since_refresh = 0
-            self.g_scale = max(1.0, float(np.abs(self.g_data).max()))
+            # units of the stopping rule: gradient rows of W divided by the feature's standard deviation
+            # (dimensionless: invariant to rescaling features), the intercept row as is; constant features
+            # (std 0) have zero data gradient and are ignored
+            std = np.sqrt(np.maximum(np.diag(self._second_moments())[: self.d], 0.0))
+            self.grad_unit = np.ones((self.d + 1, 1))
+            self.grad_unit[: self.d, 0] = np.where(std > 0, std, np.inf)
 
     # ---------------------------------------------------------------------------------------------- pieces
     def _logits(self, theta: np.ndarray):
@@ -226,10 +252,9 @@ class LogRegSolver:
         return self.g_data + l2 * self.mask * self.theta
 
     def _second_moments(self) -> np.ndarray:
+        """``[X-mu|1]^T [X-mu|1] / n`` in float64 (its top-left block is the feature covariance)."""
         if self._second_moment is None:
-            torch = self.torch
-            S = (self.X.T @ self.X).cpu().numpy().astype(np.float64) / self.n  # [X|1]^T [X|1] / n
-            S[self.d, self.d] = 1.0
+            S = (self.X.T @ self.X).cpu().numpy().astype(np.float64) / self.n
             self._second_moment = 0.5 * (S + S.T)
         return self._second_moment
 
@@ -241,31 +266,33 @@ class LogRegSolver:
         c = float((P * (1.0 - P)).sum(dtype=torch.float64)) / (self.n * self.K)
         return max(c, 1e-4 / self.K)
 
+    def _covariance_eig(self):
+        """Eigen-decomposition of the feature covariance, once per fitting set (then every ``c`` and ``l2``
+        of the path costs two small products per preconditioner application)."""
+        if self._eig is None:
+            lam, V = np.linalg.eigh(self._second_moments()[: self.d, : self.d])
+            self._eig = (np.maximum(lam, 0.0), V)
+        return self._eig
+
     def _precond_factor(self, l2: float):
-        """Cholesky factor of ``c * E[[x,1][x,1]^T] + l2 * diag(mask)`` (None: no preconditioning), with ``c``
-        the current average curvature (:meth:`_curvature_scale`): a Kronecker-style approximation of the
-        Hessian whose data and penalty parts are balanced at every point of the path."""
+        """Inverse of ``M = c * E[[x-mu,1][x-mu,1]^T] + l2 * diag(1,..,1,0)`` in factored form (None: no
+        preconditioning), with ``c`` the current average curvature (:meth:`_curvature_scale`): a
+        Kronecker-style approximation of the Hessian whose data and penalty parts are balanced at every point
+        of the path. Centred features make ``M`` block-diagonal (covariance block, intercept block ``c``)."""
         if not self.precondition:
             return None
-        import scipy.linalg
-
         c = self._curvature_scale()
-        A = c * self._second_moments() + np.diag(l2 * self.mask[:, 0])
-        A[np.diag_indices_from(A)] += 1e-10 * float(np.mean(np.diag(A)))
-        try:
-            self._chol = scipy.linalg.cho_factor(A, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:  # fall back to the diagonal
-            self._chol = ("diag", np.diag(A).copy())
-        return self._chol
+        lam, V = self._covariance_eig()
+        return (V, 1.0 / (c * lam + l2), 1.0 / c)
 
     def _apply_h0(self, q: np.ndarray, L) -> np.ndarray:
         if L is None:
             return q.copy()
-        if isinstance(L[0], str):
-            return q / L[1][:, None]
-        import scipy.linalg
-
-        return scipy.linalg.cho_solve(L, q, check_finite=False)
+        V, inv_w, inv_b = L
+        out = np.empty_like(q)
+        out[:-1] = V @ ((V.T @ q[:-1]) * inv_w[:, None])
+        out[-1] = q[-1] * inv_b
+        return out
 
     def _direction(self, g: np.ndarray, l2: float, L) -> tuple[np.ndarray, bool]:
         """L-BFGS two-loop recursion with pairs ``(s, yd + l2*mask*s)`` and H0 = gamma * M^-1."""
@@ -327,14 +354,13 @@ class LogRegSolver:
 
     # ---------------------------------------------------------------------------------------------- solve
     def solve(self, l2: float, theta0: np.ndarray | None = None) -> SolveInfo:
-        """Minimise the objective for ``l2`` starting from the current state (or ``theta0``)."""
+        """Minimise the objective for ``l2`` starting from the current state (or ``theta0`` = [W; b] for the
+        raw features)."""
         torch = self.torch
         t_start = time.perf_counter()
         with torch.inference_mode(), _blas_single_thread():
             if theta0 is not None:
-                self.theta = np.array(theta0, dtype=np.float64, copy=True)
-                self.mem.clear()
-                self._refresh()
+                self.set_theta(theta0)  # raw-feature parametrisation; clears memory, recomputes the state
             elif self.iters_since_refresh >= self.refresh_every:
                 self._refresh()
             if not self.carry_memory:
@@ -342,8 +368,8 @@ class LogRegSolver:
             L = self._precond_factor(l2)
             f = self._objective(l2)
             g = self._grad(l2)
-            gmax = float(np.abs(g).max())
-            thresh = self.tol * self.g_scale
+            gmax = self._gmax(g)
+            thresh = self.tol
             n_iter = n_evals = 0
             status, small_steps = "max_iter", 0
             while True:
@@ -369,6 +395,9 @@ class LogRegSolver:
                 else:
                     curv = self._curvature(XD, l2, dW_dW)
                     t = -dg / curv if curv > 0 else 1.0
+                if t * float(XD.abs().max()) <= self.step_tol:
+                    status = "step"  # the (quasi-)Newton step left would move no logit by more than step_tol
+                    break
                 ok, t, f_new, loss_new, S, G, evals = self._line_search(t, f, dg, XD, l2, W_dW, dW_dW, W_W)
                 n_evals += evals
                 if not ok:
@@ -384,7 +413,7 @@ class LogRegSolver:
                 if np.vdot(step, yd) + l2 * np.vdot(step[:-1], step[:-1]) > 1e-16 * float(np.vdot(step, step)):
                     self.mem.push(step, yd, self.mask, self.history)
                 g = self._grad(l2)
-                gmax = float(np.abs(g).max())
+                gmax = self._gmax(g)
                 n_iter += 1
                 self.iters_since_refresh += 1
                 rel = (f - f_new) / max(abs(f), abs(f_new), 1.0)
@@ -393,7 +422,7 @@ class LogRegSolver:
                 if small_steps >= 2 and gmax > thresh:
                     status = "ftol"
                     break
-            converged = status in ("gtol", "ftol")
+            converged = status in ("gtol", "step", "ftol")
             return SolveInfo(
                 l2=float(l2), n_iter=n_iter, n_evals=n_evals, converged=converged, status=status,
                 grad_max=gmax, objective=f, seconds=time.perf_counter() - t_start,
@@ -448,19 +477,47 @@ class LogRegSolver:
         return False, t, f0, self.loss_data, None, None, evals
 
     # ---------------------------------------------------------------------------------------------- use
+    def _gmax(self, g: np.ndarray) -> float:
+        """Largest gradient entry in the stopping rule's units (see ``grad_unit``)."""
+        return float(np.max(np.abs(g) / self.grad_unit))
+
+    def get_theta(self) -> np.ndarray:
+        """Current ``[W; b]`` for the raw (uncentred) features."""
+        out = self.theta.copy()
+        out[-1] -= self.mu @ self.theta[:-1]
+        return out
+
+    def set_theta(self, theta: np.ndarray) -> None:
+        """Start from ``[W; b]`` given for the raw features (clears the curvature memory)."""
+        th = np.array(theta, dtype=np.float64, copy=True)
+        if th.shape != (self.d + 1, self.K):
+            raise ValueError(f"theta must have shape {(self.d + 1, self.K)}, got {th.shape}")
+        th[-1] += self.mu @ th[:-1]
+        self.theta = th
+        self.mem.clear()
+        self._refresh()
+
     def scores(self, X: np.ndarray, theta: np.ndarray | None = None, chunk: int = 65536) -> np.ndarray:
-        """Logits (N, K) float64 for ``X`` (with the current or the given ``theta``)."""
+        """Logits (N, K) float64 for raw features ``X`` (current state, or ``theta`` = [W; b] for raw features)."""
         torch = self.torch
-        th = torch.from_numpy(self.theta if theta is None else theta).to(self.device, self.cdtype)
+        if theta is None:
+            th_c = self.theta
+        else:
+            th_c = np.array(theta, dtype=np.float64, copy=True)
+            th_c[-1] += self.mu @ th_c[:-1]
+        th = torch.from_numpy(th_c).to(self.device, self.cdtype)
+        mu = torch.from_numpy(self.mu).to(self.device, self.cdtype)
         out = np.empty((X.shape[0], self.K))
         with torch.inference_mode():
             for start in range(0, X.shape[0], chunk):
-                Xt = torch.as_tensor(np.ascontiguousarray(X[start : start + chunk])).to(self.device, self.cdtype)
+                Xt = torch.as_tensor(np.ascontiguousarray(X[start : start + chunk])).to(self.device, self.cdtype) - mu
                 out[start : start + chunk] = torch.addmm(th[-1], Xt, th[:-1]).cpu().numpy()
         return out
 
     def coef(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.theta[:-1].copy(), self.theta[-1].copy()
+        """``W`` (D, K) and ``b`` (K,) for the raw features."""
+        th = self.get_theta()
+        return th[:-1], th[-1]
 
 
 def fit_logreg(
@@ -493,7 +550,7 @@ class LBFGSLogReg(Probe):
     """The standard protocol probe; parameters (defaults in :attr:`defaults`):
 
     ``num_l2``, ``l2_min``, ``l2_max`` (the grid), ``l2_values`` (explicit list, overrides the grid),
-    ``tol``, ``ftol``, ``max_iter`` (per grid value), ``history`` (L-BFGS memory), ``dtype`` (matrix products),
+    ``tol``, ``step_tol``, ``ftol``, ``max_iter`` (per grid value), ``history`` (L-BFGS memory), ``dtype`` (matrix products),
     ``precondition``, ``carry_memory``, ``standardize``, plus the common ``device``, ``num_threads``,
     ``val_fraction`` (when val is None), ``seed``.
     """
@@ -505,6 +562,7 @@ class LBFGSLogReg(Probe):
         "l2_max": 1e5,
         "l2_values": None,
         "tol": 1e-5,
+        "step_tol": 1e-5,
         "ftol": 1e-12,
         "max_iter": 500,
         "history": 10,
@@ -538,7 +596,8 @@ class LBFGSLogReg(Probe):
         p = self.params
         return LogRegSolver(
             X, y, K, dtype=p["dtype"], device=device, history=p["history"], precondition=p["precondition"],
-            carry_memory=p["carry_memory"], tol=p["tol"], ftol=p["ftol"], max_iter=p["max_iter"],
+            carry_memory=p["carry_memory"], tol=p["tol"], step_tol=p["step_tol"], ftol=p["ftol"],
+            max_iter=p["max_iter"],
         )
 
     def _fit_select(self, data: ProbeData, metric: str) -> dict[str, Any]:
@@ -564,7 +623,7 @@ class LBFGSLogReg(Probe):
                 "grad_max": info.grad_max,
                 "seconds": round(info.seconds, 4),
             })
-            thetas.append(solver.theta.copy())
+            thetas.append(solver.get_theta())
         best = select_best([c["val_metric"] for c in curve])
         l2 = curve[best]["l2"]
         del solver

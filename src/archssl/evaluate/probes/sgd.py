@@ -72,13 +72,9 @@ def train_sgd(
     gen = torch.Generator().manual_seed(int(seed))
     with torch.inference_mode():
         Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32).to(dev)
-        if y.ndim == 1:
-            Yt = torch.zeros(n, K, dtype=torch.float32)
-            Yt[torch.arange(n), torch.as_tensor(y)] = 1.0
-            Yt = Yt.to(dev)
-        else:
-            Yt = torch.as_tensor(y, dtype=torch.float32).to(dev)
         multilabel = y.ndim == 2
+        # single-label targets stay class indices (one-hot per mini-batch: no (N, K) matrix on the device)
+        Yt = torch.as_tensor(y, dtype=torch.float32 if multilabel else torch.int64).to(dev)
         wd = torch.as_tensor(weight_decays, dtype=torch.float32).to(dev)
         if hidden is None:
             params = {"W": torch.zeros(d, P * K, device=dev), "b": torch.zeros(P * K, device=dev)}
@@ -106,6 +102,8 @@ def train_sgd(
             for s in range(steps_per_epoch):
                 idx = perm[s * batch_size : (s + 1) * batch_size]
                 xb, yb = Xt[idx], Yt[idx]
+                if not multilabel:
+                    yb = torch.nn.functional.one_hot(yb, K).to(xb.dtype)
                 B = xb.shape[0]
                 if hidden is None:
                     Z = torch.addmm(params["b"], xb, params["W"]).view(B, P, K)
