@@ -37,6 +37,11 @@ include: "workflow/rules/probe.smk"
 include: "workflow/rules/analysis.smk"
 
 
+onstart:
+    if DATA_PROBLEMS:
+        raise WorkflowError(f"datasets not in place; nothing was run:\n{DATA_PROBLEMS}")
+
+
 # trivial bookkeeping: never worth a cluster job
 localrules:
     arch_spec,

@@ -194,3 +194,19 @@ def test_default_mini_study_groups_datasets_per_job(tmp_path):
     rules = [r for r, _ in jobs]
     assert rules.count("features_grouped") == 16 and rules.count("probe_grouped") == 16
     assert rules.count("pretrain") == 16 and rules.count("prepare_data") == 9
+
+
+def test_preset_dry_run_builds_without_data_and_a_real_run_stops_first(tmp_path):
+    """The CIFAR preset reads real datasets from disk: a dry run plans the study without them; a real run
+    stops before any job with the expected path and layout of each missing dataset."""
+    shutil.copy(ROOT / "config" / "presets" / "cifar.yaml", tmp_path / "cifar.yaml")
+    cfg = yaml.safe_load((tmp_path / "cifar.yaml").read_text())
+    cfg["data"]["data_root"] = str(tmp_path / "datasets")
+    write_config(tmp_path, cfg, "cifar.yaml")
+    jobs = planned(tmp_path, config="cifar.yaml")
+    assert sum(r == "pretrain" for r, _ in jobs) == 2 * 25
+    r = snakemake(tmp_path, "--cores", "1", config="cifar.yaml", check=False)
+    assert r.returncode != 0
+    assert "nothing was run" in r.stderr and f"{tmp_path}/datasets/svhn" in r.stderr
+    assert "train_32x32.mat" in r.stderr
+    assert not (tmp_path / "results").exists()

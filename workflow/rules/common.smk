@@ -101,26 +101,22 @@ from archssl.data.check import check_datasets, format_report, resolve_root
 REAL_SETS = [d for d in dict.fromkeys([PRETRAIN_SET, *DOWNSTREAM]) if not get_dataset(d).builtin]
 
 
-def check_real_datasets():
-    """Every configured on-disk dataset must be in place before any job is scheduled; a dry run only warns,
-    so `snakemake -n` builds the DAG without the data."""
+def real_dataset_problems():
+    """The report of every configured on-disk dataset that is missing or malformed ("" when all are in place)."""
     if not REAL_SETS:
-        return
+        return ""
     root = config["data"]["data_root"]
     if root is None and not all(d in config["data"]["roots"] for d in REAL_SETS):
-        problems = f"config key 'data.data_root' is not set, and {', '.join(REAL_SETS)} are read from disk"
-    else:
-        found = check_datasets(REAL_SETS, root or ".", config["data"]["roots"])
-        problems = format_report(found) if found else ""
-    if problems:
-        if workflow.dryrun:
-            print(f"archssl: warning (dry run): datasets not in place:\n{problems}", file=sys.stderr)
-        else:
-            raise WorkflowError(f"datasets not in place; nothing was run:\n{problems}")
+        return f"config key 'data.data_root' is not set, and {', '.join(REAL_SETS)} are read from disk"
+    found = check_datasets(REAL_SETS, root or ".", config["data"]["roots"])
+    return format_report(found) if found else ""
 
 
-if workflow.is_main_process:  # not again in every cluster job's own parse of the workflow
-    check_real_datasets()
+# checked once, in the main process; a dry run only warns (the DAG builds without the data), a real run
+# stops in `onstart` (Snakefile) before any job is scheduled
+DATA_PROBLEMS = real_dataset_problems() if workflow.is_main_process else ""
+if DATA_PROBLEMS:
+    print(f"archssl: datasets not in place (a real run stops here):\n{DATA_PROBLEMS}", file=sys.stderr)
 
 
 def set_aside_invalid_feature_files():
