@@ -115,6 +115,8 @@ class FeatureSet:
 
 
 def _attr_value(key: str, value: Any, path: Path) -> Any:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if key == "preprocessing":
         return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     if isinstance(value, (str, bool, int, float, np.integer, np.floating)):
