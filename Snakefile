@@ -12,6 +12,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# rules call the `archssl` command found on PATH (common.smk puts this environment's bin/ first)
+envvars:
+    "PATH",
+
+
 # The default study unless config files are given (--configfile replaces it rather than being merged
 # into it, so a preset never inherits the mini study's keys).
 if not workflow.overwrite_configfiles:
@@ -51,6 +56,7 @@ localrules:
 
 rule all:
     input:
+        FEATURES,
         rules.provenance.output,
         rules.tables.output,
         rules.figures.output,

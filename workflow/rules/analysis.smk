@@ -2,6 +2,10 @@
 # listed in the Snakemake report (snakemake --report results/report.html).
 from archssl.analysis.figures import expected_figures
 
+# feature files are products of the study too (users read them): `all` asks for them, so one that was
+# set aside as corrupt is rebuilt even when the probes that read it are up to date
+FEATURES = expand(f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5", method=METHOD_NAMES, arch=ARCHS,
+                  dataset=DOWNSTREAM)
 PROBES = expand(f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json", method=METHOD_NAMES, arch=ARCHS,
                 dataset=DOWNSTREAM)
 REFERENCE = config["analysis"]["reference"] or DOWNSTREAM[0]
