@@ -14,7 +14,7 @@ log = logging.getLogger("archssl.probe")
 
 def run_probe(features: Path, out: Path, params: dict) -> dict:
     """``params``: {name, params, tap} where tap is a tap name, null (the deepest) or "all"."""
-    from archssl.evaluate.probes import ProbeInputError, make_probe
+    from archssl.evaluate.probes import make_probe
 
     features = Path(features)
     taps = list_taps(features)
@@ -35,11 +35,9 @@ def run_probe(features: Path, out: Path, params: dict) -> dict:
         attrs = fs.attrs
         probe = make_probe(params["name"], **(params.get("params") or {}))
         num_classes = int(attrs.get("num_classes") or 0) or None
-        try:
-            r = probe.fit_evaluate(train=fs.xy("train"), val=fs.xy("val"), test=fs.xy("test"),
-                                   num_classes=num_classes, metric=attrs.get("metric", "top1"), source=str(features))
-        except ProbeInputError as e:
-            raise ProbeInputError(f"{features}: {e}") from e
+        # errors (ProbeInputError) name the file through source=
+        r = probe.fit_evaluate(train=fs.xy("train"), val=fs.xy("val"), test=fs.xy("test"),
+                               num_classes=num_classes, metric=attrs.get("metric", "top1"), source=str(features))
         r["tap"] = tap
         results.append(r)
         log.info("%s %s %s tap=%s: test %s = %.4f (%.1fs)", attrs.get("method"), attrs.get("arch"),
