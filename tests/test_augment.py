@@ -9,6 +9,21 @@ from archssl.train import augment as A
 N = 12
 
 
+JITTER_OPS = ["brightness", "contrast", "saturation", "hue"]
+
+
+def _tv_flip_jitter_grey(x, p, i):
+    """torchvision's per-sample flip, colour jitter in the sample's own order, and grayscale."""
+    if p.flip[i]:
+        x = TF.horizontal_flip(x)
+    if p.jitter[i]:
+        for op in p.order[i].tolist():
+            x = getattr(TF, f"adjust_{JITTER_OPS[op]}")(x, float(p.factors[i, op]))
+    if p.grayscale[i]:
+        x = TF.rgb_to_grayscale(x, num_output_channels=3)
+    return x
+
+
 @pytest.fixture
 def images():
     g = torch.Generator().manual_seed(0)
@@ -33,18 +48,7 @@ def test_jitter_in_per_sample_order_matches_torchvision(images, params):
     p = params
     p.boxes = torch.tensor([[0.0, 0.0, 32.0, 32.0]]).repeat(N, 1)  # identity crop
     ours = A.apply(images, p, 32)
-    names = ["brightness", "contrast", "saturation", "hue"]
-    refs = []
-    for i in range(N):
-        x = images[i]
-        if p.flip[i]:
-            x = TF.horizontal_flip(x)
-        if p.jitter[i]:
-            for op in p.order[i].tolist():
-                x = getattr(TF, f"adjust_{names[op]}")(x, float(p.factors[i, op]))
-        if p.grayscale[i]:
-            x = TF.rgb_to_grayscale(x, num_output_channels=3)
-        refs.append(x)
+    refs = [_tv_flip_jitter_grey(images[i], p, i) for i in range(N)]
     torch.testing.assert_close(ours, torch.stack(refs), atol=1e-5, rtol=0)
     assert p.jitter.any() and (~p.jitter).any()
 
@@ -92,17 +96,9 @@ def test_full_pipeline_matches_torchvision_per_sample(images):
     assert p.flip.any() and p.jitter.any() and p.grayscale.any() and (p.blur_sigma > 0).any()
     out = A.apply(images, p, size, 0.1)
     k = max(3, int(round(0.1 * size)) // 2 * 2 + 1)
-    names = ["brightness", "contrast", "saturation", "hue"]
     refs = []
     for i in range(N):
-        x = _tv_crop(images[i], p.boxes[i].tolist(), size)
-        if p.flip[i]:
-            x = TF.horizontal_flip(x)
-        if p.jitter[i]:
-            for op in p.order[i].tolist():
-                x = getattr(TF, f"adjust_{names[op]}")(x, float(p.factors[i, op]))
-        if p.grayscale[i]:
-            x = TF.rgb_to_grayscale(x, num_output_channels=3)
+        x = _tv_flip_jitter_grey(_tv_crop(images[i], p.boxes[i].tolist(), size), p, i)
         if p.blur_sigma[i] > 0:
             x = TF.gaussian_blur(x, [k, k], [float(p.blur_sigma[i])] * 2)
         refs.append(x)

@@ -50,15 +50,14 @@ def _dataset_root(name: str, params: dict) -> Path:
     """Where dataset ``name`` lives: ``builtin_root`` for generated sets, else data_root / roots override."""
     from archssl.data import get_dataset
 
-    src = get_dataset(name)
-    if src.builtin:
+    from archssl.data.check import resolve_root
+
+    if get_dataset(name).builtin:
         return Path(params["builtin_root"])
     roots = params.get("roots") or {}
-    if name in roots:
-        return Path(roots[name])
-    if not params.get("data_root"):
+    if not params.get("data_root") and name not in roots:
         raise SystemExit(f"dataset {name!r} is read from disk: set data.data_root (or data.roots.{name}) in the config")
-    return Path(params["data_root"]) / name
+    return resolve_root(name, params.get("data_root") or ".", roots)
 
 
 # ------------------------------------------------------------------------------------------------ stages

@@ -461,7 +461,7 @@ def generate_pool(size: int = 32, seed: int = 0, n: int = 6000, assets: dict | N
     return _to_uint8_chw(np.clip(images, 0, 1))
 
 
-def write_dataset(path: Path, name: str, splits: dict, attrs: dict) -> None:
+def write_dataset(path: Path, splits: dict, attrs: dict) -> None:
     import h5py
 
     path = Path(path)
@@ -491,7 +491,7 @@ def prepare(name: str, out: Path, size: int = 32, seed: int = 0, pool_size: int 
     else:
         raise DatasetError(f"unknown built-in dataset {name!r}; known: {', '.join([POOL, *TASKS])}")
     attrs.update(name=name, image_size=size, seed=seed, generator_version=GENERATOR_VERSION)
-    write_dataset(out, name, splits, attrs)
+    write_dataset(out, splits, attrs)
     return Path(out)
 
 
