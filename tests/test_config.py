@@ -44,6 +44,17 @@ def test_presets_are_valid(preset):
     (lambda c: c["archs"]["sample"]["space"][0].update(family="vit"), "vit"),
     (lambda c: c["archs"].update(specs=[{"family": "resnet", "depths": [0, 1]}]), "depths"),
     (lambda c: c.pop("methods"), "'methods' is a required property"),
+    (lambda c: c["pretrain"]["method_params"].update(simclr={"dataset": "imagenet1k"}),
+     "config key 'pretrain.method_params.simclr.dataset': unknown dataset 'imagenet1k'"),
+    (lambda c: c["pretrain"]["method_params"].update(simclr={"dataset": "digits", "split": "unlabeled"}),
+     "config key 'pretrain.method_params.simclr.split': dataset 'digits' has no split 'unlabeled'"),
+    (lambda c: c["pretrain"]["method_params"].update(simclr={"split": "test"}),
+     "config key 'pretrain.method_params.simclr.split': dataset 'pool' has no split 'test'"),
+    (lambda c: c.update(methods=["random", "supervised"]),
+     "config key 'data.pretrain': method 'supervised' needs a labelled pretraining set, but 'pool' has no labels"),
+    (lambda c: c.update(methods=["random", "supervised"]) or c["pretrain"]["method_params"].update(
+        supervised={"dataset": "pool"}),
+     "config key 'pretrain.method_params.supervised.dataset': method 'supervised' needs a labelled"),
 ])
 def test_bad_configs_name_the_key(cfg, edit, message):
     bad = copy.deepcopy(cfg)
@@ -51,6 +62,20 @@ def test_bad_configs_name_the_key(cfg, edit, message):
     with pytest.raises(ConfigError) as e:
         validate_config(bad)
     assert message in str(e.value)
+
+
+def test_a_method_can_pretrain_on_its_own_set(cfg):
+    """method_params.<m>.dataset / split: the supervised baseline on a labelled set, the SSL methods on the pool."""
+    from archssl.config import pretrain_set
+
+    cfg["methods"] = ["random", "simclr", "supervised"]
+    cfg["pretrain"]["method_params"]["supervised"] = {"dataset": "photo_source", "label_smoothing": 0.1}
+    validate_config(cfg)
+    assert pretrain_set(cfg, "supervised") == ("photo_source", "train")
+    assert pretrain_set(cfg, "simclr") == ("pool", "train")
+    cfg["pretrain"]["method_params"]["supervised"]["split"] = "val"
+    validate_config(cfg)
+    assert pretrain_set(cfg, "supervised") == ("photo_source", "val")
 
 
 def test_unreadable_config_files(tmp_path):

@@ -16,6 +16,7 @@ import pytest
 from archssl.evaluate.featurestore import (
     FORMAT_VERSION,
     FeatureFileError,
+    FeatureWriter,
     is_valid,
     list_taps,
     read_attrs,
@@ -236,3 +237,66 @@ def test_truncated_and_garbage_files(tmp_path):
     with pytest.raises(FeatureFileError, match="cannot open as HDF5"):
         validate(garbage)
     assert not is_valid(garbage)
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_streamed_file_equals_the_file_written_in_one_go(tmp_path, multilabel):
+    """FeatureWriter: batches of uneven sizes, splits in any order, give the same file content as one call."""
+    rng = np.random.default_rng(3)
+    splits = make_splits(rng, n=(41, 9, 0), multilabel=multilabel)
+    whole = read_all(write_features(tmp_path / "whole.h5", splits, ATTRS, dtype="float16"))
+    with FeatureWriter(tmp_path / "streamed.h5", ATTRS, ["block3", "block4"], dtype="float16") as w:
+        for split in ("test", "val", "train"):
+            p = splits[split]
+            n = len(p["labels"])
+            cuts = [0, *sorted(rng.choice(np.arange(1, max(n, 2)), size=min(3, max(n - 1, 0)), replace=False)), n]
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                w.append(split, {t: v[a:b] for t, v in p["features"].items()}, p["labels"][a:b], p["indices"][a:b])
+            if n == 0:
+                w.append(split, p["features"], p["labels"], p["indices"])
+        assert not (tmp_path / "streamed.h5").exists()  # published only at the end
+    streamed = read_all(tmp_path / "streamed.h5")
+    assert whole.keys() == streamed.keys()
+    for k in whole:
+        np.testing.assert_array_equal(whole[k], streamed[k], err_msg=k)
+    assert read_attrs(tmp_path / "streamed.h5")["taps"] == ["block3", "block4"]
+
+
+def read_all(path):
+    out = {}
+    for tap in list_taps(path):
+        fs = read_features(path, tap=tap)
+        for split, d in fs.splits.items():
+            out[f"{split}/{tap}"] = d.X
+            out[f"{split}/labels"] = d.y
+            out[f"{split}/indices"] = d.indices
+    return out
+
+
+def test_streaming_errors_name_the_row_and_leave_nothing(tmp_path):
+    rng = np.random.default_rng(4)
+    target = tmp_path / "f.h5"
+    good = rng.normal(size=(10, 4)).astype(np.float32)
+    bad = good.copy()
+    bad[7, 2] = np.nan
+    with pytest.raises(FeatureFileError, match=r"f\.h5: split 'train' tap 'prelogits' features contains NaN/inf "
+                                               r"values \(first bad row 17;"):
+        with FeatureWriter(target, ATTRS, ["prelogits"]) as w:
+            w.append("train", {"prelogits": good}, np.zeros(10, dtype=int))
+            w.append("train", {"prelogits": bad}, np.zeros(10, dtype=int))
+    with pytest.raises(FeatureFileError, match="dimension 5 in 'val' but 4 elsewhere"):
+        with FeatureWriter(target, ATTRS, ["prelogits"]) as w:
+            w.append("train", {"prelogits": good}, np.zeros(10, dtype=int))
+            w.append("val", {"prelogits": good[:, :1].repeat(5, 1)}, np.zeros(10, dtype=int))
+    with pytest.raises(FeatureFileError, match="batch has taps \\['block3'\\], the file's taps are \\['prelogits'\\]"):
+        with FeatureWriter(target, ATTRS, ["prelogits"]) as w:
+            w.append("train", {"block3": good}, np.zeros(10, dtype=int))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with FeatureWriter(target, ATTRS, ["prelogits"]) as w:
+            w.append("train", {"prelogits": good}, np.zeros(10, dtype=int))
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []  # no target, no temporary file
+    with pytest.raises(FeatureFileError, match="no splits to write"):
+        with FeatureWriter(target, ATTRS, ["prelogits"]):
+            pass
+    assert list(tmp_path.iterdir()) == []

@@ -86,3 +86,27 @@ def test_multilabel_top1_and_mean_per_class():
     assert set(out) == {"top1", "mean_per_class", "map11"}
     with pytest.raises(ValueError):
         M.compute("top5", scores, Y)
+
+
+def test_probe_threads_follow_the_jobs_budget(monkeypatch):
+    """num_threads None: a workflow job's --threads (set_threads) bounds the probe's threads, not the core count."""
+    import torch
+
+    from archssl import utils
+    from archssl.evaluate.probes.base import SMALL_WORK, torch_threads
+
+    old = torch.get_num_threads()
+    monkeypatch.setattr(utils, "_GRANTED_THREADS", None)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(7)))
+    seen = {}
+    with torch_threads(None, SMALL_WORK * 10):
+        seen["all"] = torch.get_num_threads()
+    utils.set_threads(3)
+    with torch_threads(None, SMALL_WORK * 10):
+        seen["granted"] = torch.get_num_threads()
+    with torch_threads(None, SMALL_WORK / 10):
+        seen["small"] = torch.get_num_threads()
+    with torch_threads(5, SMALL_WORK / 10):
+        seen["explicit"] = torch.get_num_threads()
+    torch.set_num_threads(old)
+    assert seen == {"all": 7, "granted": 3, "small": 1, "explicit": 5}

@@ -1,6 +1,7 @@
 """Tables against independent references: pandas' own correlation methods and plain arithmetic."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -88,3 +89,13 @@ def test_figures_are_drawn_for_every_method(study):
     stems = sorted(p.stem for p in written)
     assert stems == sorted(expected_figures(["random", "simclr"], "random"))
     assert all(p.stat().st_size > 5000 for p in written)
+
+
+def test_probe_paths_from_a_pattern_are_every_combination():
+    from archssl.analysis.tables import probe_paths
+
+    got = probe_paths({"pattern": "r/{method}/{arch}/{dataset}.json", "method": ["random", "simclr"],
+                       "arch": ["a1", "a2", "a3"], "dataset": ["d1", "d2"]})
+    assert len(got) == 12 and len(set(got)) == 12
+    assert got[0] == Path("r/random/a1/d1.json") and got[-1] == Path("r/simclr/a3/d2.json")
+    assert probe_paths(["x.json", "y.json"]) == [Path("x.json"), Path("y.json")]

@@ -210,3 +210,25 @@ def test_preset_dry_run_builds_without_data_and_a_real_run_stops_first(tmp_path)
     assert "nothing was run" in r.stderr and f"{tmp_path}/datasets/svhn" in r.stderr
     assert "train_32x32.mat" in r.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_per_method_pretraining_set_and_patch_evaluation_reach_the_jobs(tmp_path):
+    """method_params.supervised.dataset sends the supervised baseline to a labelled set (its input and its
+    command), the SSL methods stay on the pool; features.patch_eval: patch_average reaches only the
+    patch-based method's feature jobs."""
+    cfg = yaml.safe_load(yaml.safe_dump(MICRO))
+    cfg["methods"] = ["random", "simclr", "supervised", "jigsaw"]
+    cfg["pretrain"]["method_params"]["supervised"] = {"dataset": "textures"}
+    cfg["features"] = {"patch_eval": "patch_average"}
+    write_config(tmp_path, cfg)
+    out = snakemake(tmp_path, "-n", "-p").stdout
+    blocks = out.split("\n\n")
+    pre = {m: next(b for b in blocks if "rule pretrain:" in b and f"method={m}," in b) for m in cfg["methods"]}
+    assert "results/data/textures/images.h5" in pre["supervised"] and "--method supervised" in pre["supervised"]
+    assert '"dataset": "textures"' in pre["supervised"] and "results/data/pool/images.h5" not in pre["supervised"]
+    for m in ("random", "simclr", "jigsaw"):
+        assert "results/data/pool/images.h5" in pre[m] and '"dataset": "pool"' in pre[m]
+    feats = [b for b in blocks if re.search(r"rule features(_grouped)?:", b)]
+    assert len(feats) == 4 * 2 * 2
+    for b in feats:
+        assert ('"patches"' in b) == ("method=jigsaw" in b), b

@@ -11,6 +11,8 @@
     archssl tables --config CFG --probes-root results/probes --out-dir results/tables
     archssl figures --tables-dir results/tables --out-dir results/figures
     archssl config validate CFG
+    archssl write --value JSON --out FILE.yaml|FILE.json
+    archssl provenance --config JSON --specs results/archs/*.yaml --config-out FILE.yaml --out FILE.json
 
 Stage parameters arrive as one JSON string (``--params``): the workflow passes exactly the config section
 a stage depends on, so Snakemake reruns a stage when, and only when, that section changes.
@@ -19,6 +21,7 @@ a stage depends on, so Snakemake reruns a stage when, and only when, that sectio
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -33,9 +36,9 @@ def _json_arg(s: str) -> dict:
     try:
         out = json.loads(s)
     except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"--params is not valid JSON: {e}") from e
+        raise argparse.ArgumentTypeError(f"not valid JSON: {e}") from e
     if not isinstance(out, dict):
-        raise argparse.ArgumentTypeError("--params must be a JSON object")
+        raise argparse.ArgumentTypeError("must be a JSON object")
     return out
 
 
@@ -108,18 +111,25 @@ def cmd_features(a) -> None:
     net, state = load_backbone(a.backbone)
     size = int(p["data"]["image_size"])
     options = p["data"].get("options") or {}
+    patches = None
+    if p.get("patches") is not None:
+        from archssl.methods.patches import PatchConfig
+
+        patches = PatchConfig.from_params(p["patches"])
+    # what the backbone saw: the full image (ImageNet-normalised) or the mean over evaluation patches
+    inputs = ({"input": "full_image", "normalize": "imagenet"} if patches is None else
+              {"input": "patch_average", "patches": dataclasses.asdict(patches)})
     for name, out in zip(a.dataset, a.out):
         src = get_dataset(name)
         root = _dataset_root(name, p["data"])
         opts = dict(options.get(name) or {})
         attrs = {"arch": a.arch or Path(a.backbone).parent.name, "method": state.get("method", "?"),
                  "dataset": name, "metric": src.metric, "num_classes": src.num_classes,
-                 "preprocessing": {"image_size": size, "normalize": "imagenet", "pooling": "global_avg",
-                                   "options": opts},
+                 "preprocessing": {"image_size": size, "pooling": "global_avg", "options": opts, **inputs},
                  "code_version": code_version(), "config_hash": stable_hash(p)}
         extract_to_file(net, lambda split: src.open(split, root, size, **opts), Path(out), p["taps"], attrs,
                         batch_size=int(p["batch_size"]), dtype=p["dtype"], device=p["device"],
-                        num_workers=int(p.get("num_workers", 0)))
+                        num_workers=int(p.get("num_workers", 0)), patches=patches)
         log.info("wrote %s", out)
 
 
@@ -144,6 +154,27 @@ def cmd_figures(a) -> None:
     from archssl.analysis.figures import make_figures
 
     make_figures(Path(a.tables_dir), Path(a.out_dir), a.formats)
+
+
+def cmd_write(a) -> None:
+    """The workflow's small file targets (architecture specs, the study manifest) without a Python job."""
+    from archssl.utils import atomic_path, write_json
+
+    out = Path(a.out)
+    if out.suffix in (".yaml", ".yml"):
+        import yaml
+
+        with atomic_path(out) as tmp:
+            tmp.write_text(yaml.safe_dump(a.value, sort_keys=True))
+    else:
+        write_json(out, a.value)
+
+
+def cmd_provenance(a) -> None:
+    from archssl.analysis.provenance import write_provenance
+
+    specs = {Path(s).stem: _load_yaml(s) for s in a.specs}
+    write_provenance(a.config, specs, Path(a.config_out), Path(a.out))
 
 
 def cmd_config_validate(a) -> None:
@@ -224,6 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--formats", nargs="+", default=["png"])
     p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("write", help="write a JSON value to a file atomically (YAML for .yaml/.yml)")
+    p.add_argument("--value", type=_json_arg, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_write)
+
+    p = sub.add_parser("provenance", help="the resolved config and the provenance record of a study")
+    p.add_argument("--config", type=_json_arg, required=True, help="the resolved config (JSON)")
+    p.add_argument("--specs", nargs="+", required=True, help="the architecture spec files (ID.yaml)")
+    p.add_argument("--config-out", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_provenance)
 
     cfg = sub.add_parser("config", help="study configs").add_subparsers(dest="sub", required=True)
     p = cfg.add_parser("validate", help="validate a config against the schema and the registries")

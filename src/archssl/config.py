@@ -84,10 +84,34 @@ def validate_schema(cfg: dict, schema: dict | None = None) -> dict:
     return cfg
 
 
+def pretrain_set(cfg: dict, method: str) -> tuple[str, str]:
+    """(dataset, split) that ``method`` pretrains on: ``pretrain.method_params.<method>.dataset`` / ``.split``
+    where given, else ``data.pretrain`` / ``data.pretrain_split``."""
+    mp = cfg["pretrain"]["method_params"].get(method) or {}
+    d = cfg["data"]
+    if "dataset" in mp:
+        return mp["dataset"], mp.get("split", "train")
+    return d["pretrain"], mp.get("split", d["pretrain_split"])
+
+
+def _check_pretrain_set(mp: dict, where: str, default: str) -> None:
+    from archssl.data import DATASETS
+
+    if "dataset" in mp and (not isinstance(mp["dataset"], str) or mp["dataset"] not in DATASETS):
+        raise ConfigError(f"config key '{where}.dataset': unknown dataset {mp['dataset']!r}; "
+                          f"known: {', '.join(DATASETS.names())}")
+    if "split" in mp:
+        name = mp.get("dataset", default)
+        if not isinstance(mp["split"], str) or mp["split"] not in DATASETS.get(name).splits:
+            raise ConfigError(f"config key '{where}.split': dataset {name!r} has no split {mp['split']!r}; "
+                              f"it has {', '.join(DATASETS.get(name).splits)}")
+
+
 def check_names(cfg: dict) -> list[dict]:
     """Check every registry name in ``cfg``; returns the resolved architecture specs (ordered)."""
     from archssl.data import DATASETS
     from archssl.methods import METHODS
+    from archssl.methods.base import RESERVED_KEYS
 
     d = cfg["data"]
     if d["pretrain"] not in DATASETS:
@@ -109,14 +133,22 @@ def check_names(cfg: dict) -> list[dict]:
         if m not in METHODS:
             raise ConfigError(f"config key 'pretrain.method_params.{m}': unknown SSL method {m!r}; "
                               f"known: {', '.join(METHODS.names())}")
-        allowed = set(METHODS.get(m).defaults) | {"augment"}
+        allowed = set(METHODS.get(m).defaults) | set(RESERVED_KEYS)
         for k in mp:
             if k not in allowed:
                 raise ConfigError(f"config key 'pretrain.method_params.{m}.{k}': unknown key; "
                                   f"known: {', '.join(sorted(allowed))}")
+        _check_pretrain_set(mp, f"pretrain.method_params.{m}", d["pretrain"])
         if "augment" in mp:
             aug_schema = load_schema()["properties"]["pretrain"]["properties"]["augment"]
             _check_section(mp["augment"], aug_schema, f"pretrain.method_params.{m}.augment")
+    for m in cfg["methods"]:
+        name, _ = pretrain_set(cfg, m)
+        if "labels" in METHODS.get(m).batch_inputs and DATASETS.get(name).num_classes < 2:
+            explicit = "dataset" in (cfg["pretrain"]["method_params"].get(m) or {})
+            key = f"pretrain.method_params.{m}.dataset" if explicit else "data.pretrain"
+            raise ConfigError(f"config key '{key}': method {m!r} needs a labelled pretraining set, but {name!r} has "
+                              f"no labels; set pretrain.method_params.{m}.dataset to a labelled dataset")
     from archssl.evaluate.probes import PROBES
 
     if cfg["probe"]["name"] not in PROBES:

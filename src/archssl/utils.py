@@ -86,13 +86,24 @@ def select_device(name: str = "auto"):
     return dev
 
 
+_GRANTED_THREADS: int | None = None
+
+
 def set_threads(threads: int | None) -> None:
-    """Use ``threads`` intra-op threads (None: what the scheduler granted, or all cores)."""
+    """Use ``threads`` intra-op threads (None: what the scheduler granted, or all cores) and remember them as
+    this process's budget (:func:`granted_threads`)."""
     import torch
 
+    global _GRANTED_THREADS
     if threads is None:
         threads = int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or len(os.sched_getaffinity(0))
-    torch.set_num_threads(max(1, int(threads)))
+    _GRANTED_THREADS = max(1, int(threads))
+    torch.set_num_threads(_GRANTED_THREADS)
+
+
+def granted_threads() -> int | None:
+    """The thread budget given to :func:`set_threads` (a job's ``--threads``), None if it was never called."""
+    return _GRANTED_THREADS
 
 
 def code_version() -> str:

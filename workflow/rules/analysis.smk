@@ -17,24 +17,31 @@ rule study_manifest:
     output:
         f"{RES}/study.json",
     params:
-        manifest={
-            "study": config["study"],
-            "probes": PROBES,
-            "archs_dir": f"{RES}/archs",
-            "pretrain_dir": f"{RES}/pretrain",
-            "image_size": config["data"]["image_size"],
-            "reference": REFERENCE,
-            "baseline": BASELINE,
-            "correlations": config["analysis"]["correlations"],
-        },
+        # a function: a string param would have its {method} etc. expanded as wildcards
+        manifest=lambda wc: as_arg(
+            {
+                "study": config["study"],
+                # every (method, arch, dataset): the pattern, not thousands of paths on a command line
+                "probes": {
+                    "pattern": f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json",
+                    "method": METHOD_NAMES,
+                    "arch": ARCHS,
+                    "dataset": DOWNSTREAM,
+                },
+                "archs_dir": f"{RES}/archs",
+                "pretrain_dir": f"{RES}/pretrain",
+                "image_size": config["data"]["image_size"],
+                "reference": REFERENCE,
+                "baseline": BASELINE,
+                "correlations": config["analysis"]["correlations"],
+            }
+        ),
     conda:
         CONDA_ENV
     log:
         f"{LOGS}/study_manifest.log",
-    run:
-        from archssl.utils import write_json
-
-        write_json(output[0], params.manifest)
+    shell:
+        "archssl write --value {params.manifest} --out {output} 2> {log}"
 
 
 rule tables:
@@ -80,16 +87,18 @@ rule figures:
 
 
 rule provenance:
+    input:
+        specs=expand(f"{RES}/archs/{{arch}}.yaml", arch=ARCHS),
     output:
         config=f"{RES}/config.resolved.yaml",
         provenance=f"{RES}/provenance.json",
     params:
-        config=config,
+        # key order kept: config.resolved.yaml reads like the config it resolves
+        config=as_arg(config, sort_keys=False),
     conda:
         CONDA_ENV
     log:
         f"{LOGS}/provenance.log",
-    run:
-        from archssl.analysis.provenance import write_provenance
-
-        write_provenance(params.config, ARCH_SPECS, output.config, output.provenance)
+    shell:
+        "archssl provenance --config {params.config} --specs {input.specs} --config-out {output.config} "
+        "--out {output.provenance} 2> {log}"

@@ -8,9 +8,12 @@ import shlex
 from snakemake.exceptions import WorkflowError
 
 from archssl.archs import arch_id
-from archssl.config import validate_config
+from archssl.config import pretrain_set, validate_config
 from archssl.data import get_dataset
 from archssl.methods import METHODS
+from archssl.methods.patches import PatchConfig
+
+PATCH_KEYS = PatchConfig.KEYS
 
 # fills defaults from workflow/schemas/config.schema.yaml, checks every name against its registry and
 # raises ConfigError naming the key at fault, before any job is scheduled
@@ -25,14 +28,13 @@ CONDA_ENV = str(Path(workflow.basedir, "envs", "archssl.yaml"))
 ARCHS = list(ARCH_SPECS)
 METHOD_NAMES = config["methods"]
 DOWNSTREAM = config["data"]["downstream"]
-PRETRAIN_SET = config["data"]["pretrain"]
 BUILTIN_ROOT = f"{RES}/data"
 LOGS = f"{RES}/logs"
 
 
-def as_arg(obj):
+def as_arg(obj, sort_keys=True):
     """A config section as one shell-quoted JSON argument (a param: changing it reruns the stage)."""
-    return shlex.quote(json.dumps(obj, sort_keys=True))
+    return shlex.quote(json.dumps(obj, sort_keys=sort_keys))
 
 
 DATA_LOCATIONS = {
@@ -72,11 +74,18 @@ def slurm_resources(stage):
     return out
 
 
+def pretrain_input(wildcards):
+    """The pretraining set of a method: data.pretrain, or its own method_params.<method>.dataset."""
+    return dataset_input(pretrain_set(config, wildcards.method)[0])
+
+
 def pretrain_params(method):
     p = config["pretrain"]
-    mp = p["method_params"].get(method, {})
+    # dataset / split are read here, not by the method
+    mp = {k: v for k, v in p["method_params"].get(method, {}).items() if k not in ("dataset", "split")}
+    name, split = pretrain_set(config, method)
     data = {"seed": config["seed"], "image_size": config["data"]["image_size"], "method_params": mp,
-            "dataset": PRETRAIN_SET, "split": config["data"]["pretrain_split"], "batch_size": p["batch_size"],
+            "dataset": name, "split": split, "batch_size": p["batch_size"],
             "data": {**DATA_LOCATIONS, "options": config["data"]["options"]}}
     if not METHODS.get(method).trains:
         # an untrained baseline depends only on the spec, the seed and the images its BN statistics come from
@@ -86,9 +95,14 @@ def pretrain_params(method):
     return {**{k: p[k] for k in keep}, **data}
 
 
-def features_params():
-    f = {k: v for k, v in config["features"].items() if k != "group_datasets"}
+def features_params(method):
+    """The features stage's settings for one method; patch-based methods evaluated on patches also get
+    their patch geometry (so a change of patch_eval reruns only their features)."""
+    f = {k: v for k, v in config["features"].items() if k not in ("group_datasets", "patch_eval")}
     d = config["data"]
+    if config["features"]["patch_eval"] == "patch_average" and METHODS.get(method).patch_based:
+        mp = config["pretrain"]["method_params"].get(method, {})
+        f["patches"] = {k: mp[k] for k in PATCH_KEYS if k in mp}
     return {**f, "data": {**DATA_LOCATIONS, "image_size": d["image_size"], "options": d["options"]}}
 
 
@@ -98,7 +112,8 @@ def probe_params():
 
 from archssl.data.check import check_datasets, format_report, resolve_root
 
-REAL_SETS = [d for d in dict.fromkeys([PRETRAIN_SET, *DOWNSTREAM]) if not get_dataset(d).builtin]
+PRETRAIN_SETS = [pretrain_set(config, m)[0] for m in METHOD_NAMES]
+REAL_SETS = [d for d in dict.fromkeys([*PRETRAIN_SETS, *DOWNSTREAM]) if not get_dataset(d).builtin]
 
 
 def real_dataset_problems():

@@ -17,7 +17,7 @@ if config["features"]["group_datasets"]:
         output:
             expand(f"{RES}/features/{{{{method}}}}/{{{{arch}}}}/{{dataset}}.h5", dataset=DOWNSTREAM),
         params:
-            args=as_arg(features_params()),
+            args=lambda wc: as_arg(features_params(wc.method)),
             datasets=" ".join(DOWNSTREAM),
         threads: threads_for("features")
         resources:
@@ -38,7 +38,7 @@ else:
         output:
             f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5",
         params:
-            args=as_arg(features_params()),
+            args=lambda wc: as_arg(features_params(wc.method)),
             datasets=lambda wc: wc.dataset,
         threads: threads_for("features")
         resources:

@@ -4,7 +4,7 @@
 rule pretrain:
     input:
         spec=f"{RES}/archs/{{arch}}.yaml",
-        data=dataset_input(PRETRAIN_SET),
+        data=pretrain_input,
     output:
         backbone=f"{RES}/pretrain/{{method}}/{{arch}}/backbone.pt",
         metrics=f"{RES}/pretrain/{{method}}/{{arch}}/metrics.csv",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from itertools import combinations
+from itertools import combinations, product
 from pathlib import Path
 
 import pandas as pd
@@ -131,11 +131,22 @@ def pretext_table(pretrain_dir: Path, acc: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def probe_paths(probes: list[str] | dict) -> list[Path]:
+    """The manifest's ``probes``: a list of paths, or ``{"pattern": ".../{method}/{arch}/{dataset}.json",
+    "method": [...], "arch": [...], "dataset": [...]}`` for every combination (what the workflow writes: a
+    study of thousands of probes stays a short command-line argument)."""
+    if isinstance(probes, dict):
+        keys = [k for k in probes if k != "pattern"]
+        return [Path(probes["pattern"].format(**dict(zip(keys, combo))))
+                for combo in product(*(probes[k] for k in keys))]
+    return [Path(p) for p in probes]
+
+
 def build_tables(study: Path, out_dir: Path) -> dict[str, pd.DataFrame]:
     """``study``: the manifest JSON the workflow writes (probe files, folders, baseline, image size)."""
     with open(study) as f:
         man = json.load(f)
-    probe_files = [Path(p) for p in man["probes"]]
+    probe_files = probe_paths(man["probes"])
     acc = accuracy_table(probe_files, Path(man["archs_dir"]), int(man["image_size"]))
     tables = {
         "accuracy": acc,

@@ -2,7 +2,9 @@
 :mod:`archssl.evaluate.featurestore`).
 
 All requested taps come out of one forward pass; batches run in inference mode and channels_last, with bf16
-autocast on a GPU (features are stored in float32 or float16 either way).
+autocast on a GPU (features are stored in float32 or float16 either way). Patch-based methods (Jigsaw,
+Relative Patch Location) can be evaluated as the Revisiting study does, on the mean of the 9 patch
+representations (``features.patch_eval: patch_average``).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
-from archssl.evaluate.featurestore import write_features
+from archssl.evaluate.featurestore import FeatureWriter
+from archssl.methods.patches import PatchConfig, patch_average_features
 from archssl.train.augment import normalize, to_float
 from archssl.utils import select_device
 
@@ -23,28 +26,47 @@ log = logging.getLogger("archssl.features")
 
 
 @torch.inference_mode()
-def extract_split(backbone, dataset, taps: Sequence[str], device, batch_size: int = 512,
-                  num_workers: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Features of every tap for one split, in dataset order; returns ({tap: (N, D)}, labels)."""
+def iter_features(backbone, dataset, taps: Sequence[str], device, batch_size: int = 512, num_workers: int = 0,
+                  patches: PatchConfig | None = None) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """({tap: (n, D)}, labels) batch by batch, in dataset order.
+
+    ``patches``: average the representations of the grid x grid evaluation patches of each image
+    (:func:`archssl.methods.patches.patch_average_features`, the Revisiting study's protocol for
+    patch-based methods) instead of embedding the full image."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                          pin_memory=device.type == "cuda")
     use_bf16 = device.type == "cuda"
+    for images, y in loader:
+        images = images.to(device, non_blocking=True)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            if patches is not None:
+                out = patch_average_features(backbone, images, patches, list(taps))
+            else:
+                x = normalize(to_float(images)).contiguous(memory_format=torch.channels_last)
+                out = backbone.forward_taps(x, list(taps))
+        yield {t: out[t].float().cpu().numpy() for t in taps}, np.asarray(y)
+
+
+def extract_split(backbone, dataset, taps: Sequence[str], device, batch_size: int = 512,
+                  num_workers: int = 0, patches: PatchConfig | None = None
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Features of every tap for one split in memory: ({tap: (N, D)}, labels) (see :func:`iter_features`)."""
     feats: dict[str, list[np.ndarray]] = {t: [] for t in taps}
     labels: list[np.ndarray] = []
-    for images, y in loader:
-        x = normalize(to_float(images.to(device, non_blocking=True))).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            out = backbone.forward_taps(x, list(taps))
+    for f, y in iter_features(backbone, dataset, taps, device, batch_size, num_workers, patches):
         for t in taps:
-            feats[t].append(out[t].float().cpu().numpy())
-        labels.append(np.asarray(y))
+            feats[t].append(f[t])
+        labels.append(y)
     return {t: np.concatenate(v) for t, v in feats.items()}, np.concatenate(labels)
 
 
 def extract_to_file(backbone, open_split, out: Path, taps: Sequence[str], attrs: dict,
                     splits: Sequence[str] = ("train", "val", "test"), batch_size: int = 512,
-                    dtype: str = "float32", device: str = "auto", num_workers: int = 0) -> Path:
-    """Extract ``taps`` for every split (``open_split(split) -> Dataset``) and write ``out`` atomically."""
+                    dtype: str = "float32", device: str = "auto", num_workers: int = 0,
+                    patches: PatchConfig | None = None) -> Path:
+    """Extract ``taps`` for every split (``open_split(split) -> Dataset``) and stream them to ``out``
+    (:class:`archssl.evaluate.featurestore.FeatureWriter`: one batch in memory, published atomically);
+    ``patches``: see :func:`iter_features`."""
     dev = select_device(device)
     # channels_last on every device: on CPU it halves the time of depthwise convolutions (MobileNetV2)
     backbone = backbone.to(dev, memory_format=torch.channels_last).eval()
@@ -52,12 +74,16 @@ def extract_to_file(backbone, open_split, out: Path, taps: Sequence[str], attrs:
     if unknown:
         raise ValueError(f"features.taps: unknown tap(s) {unknown} for arch {attrs.get('arch')}; "
                          f"available: {backbone.tap_names}")
-    payload = {}
-    for split in splits:
-        t0 = time.perf_counter()
-        ds = open_split(split)
-        feats, labels = extract_split(backbone, ds, taps, dev, batch_size, num_workers)
-        payload[split] = {"features": feats, "labels": labels, "indices": np.arange(len(labels), dtype=np.int64)}
-        log.info("%s %s: %d images, taps %s, %.1fs", attrs.get("dataset"), split, len(labels),
-                 ",".join(f"{t}={feats[t].shape[1]}" for t in taps), time.perf_counter() - t0)
-    return write_features(out, payload, attrs, dtype=dtype)
+    with FeatureWriter(out, attrs, list(taps), dtype=dtype) as w:
+        for split in splits:
+            t0 = time.perf_counter()
+            ds = open_split(split)
+            dims: dict[str, int] = {}
+            for feats, labels in iter_features(backbone, ds, taps, dev, batch_size, num_workers, patches):
+                w.append(split, feats, labels)
+                dims = {t: v.shape[1] for t, v in feats.items()}
+            if split not in w.rows:
+                raise ValueError(f"{attrs.get('dataset')}: split {split!r} has no images")
+            log.info("%s %s: %d images, taps %s, %.1fs", attrs.get("dataset"), split, w.rows[split],
+                     ",".join(f"{t}={d}" for t, d in dims.items()), time.perf_counter() - t0)
+    return Path(out)

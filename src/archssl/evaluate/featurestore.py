@@ -130,16 +130,17 @@ def _attr_value(key: str, value: Any, path: Path) -> Any:
     raise FeatureFileError(f"{path}: attribute {key!r} has unsupported type {type(value).__name__}")
 
 
-def _check_finite_rows(arr: np.ndarray, what: str, path: Path) -> None:
+def _check_finite_rows(arr: np.ndarray, what: str, path: Path, offset: int = 0) -> None:
+    """Raise naming the first bad row (``offset`` + its row in ``arr``) when ``arr`` holds NaN/inf."""
     for start in range(0, arr.shape[0], _SCAN_ROWS):
         block = arr[start : start + _SCAN_ROWS]
         if not np.isfinite(block).all():
             bad = ~np.isfinite(block)
-            row = start + int(np.argwhere(bad)[0][0])
+            row = offset + start + int(np.argwhere(bad)[0][0])
             n_bad = int(bad.any(axis=tuple(range(1, block.ndim))).sum()) if block.ndim > 1 else int(bad.sum())
             raise FeatureFileError(
                 f"{path}: {what} contains NaN/inf values (first bad row {row}; {n_bad} bad rows in block "
-                f"starting at {start})"
+                f"starting at {offset + start})"
             )
 
 
@@ -190,20 +191,11 @@ def write_features(
     same order, shallow to deep). ``attrs`` must hold :data:`REQUIRED_ATTRS`; ``preprocessing`` may be a dict
     (stored as JSON). ``taps``, ``format_version`` and ``complete`` are set here. ``dtype`` is the on-disk
     feature dtype (``float32`` or ``float16``); features must be finite (and, for float16, within its range).
+    For data that do not fit in memory, stream them with :class:`FeatureWriter`.
     """
-    import h5py
-
     path = Path(path)
-    if dtype not in FEATURE_DTYPES:
-        raise FeatureFileError(f"{path}: feature dtype must be one of {FEATURE_DTYPES}, got {dtype!r}")
     if not splits:
         raise FeatureFileError(f"{path}: no splits to write")
-    missing = [k for k in REQUIRED_ATTRS if k not in attrs]
-    if missing:
-        raise FeatureFileError(f"{path}: missing required attributes {missing}")
-    reserved = {"taps", "format_version", "complete"} & set(attrs)
-    if reserved:
-        raise FeatureFileError(f"{path}: attributes {sorted(reserved)} are set by write_features, not the caller")
     taps: list[str] | None = None
     checked = {}
     for split, payload in splits.items():
@@ -213,9 +205,7 @@ def write_features(
         taps = list(payload["features"])
         checked[split] = (labels, indices)
     assert taps is not None
-    for tap in taps:
-        if not tap or "/" in tap:
-            raise FeatureFileError(f"{path}: invalid tap name {tap!r}")
+    _check_header_args(path, attrs, taps, dtype)
     dims = {}
     for split, payload in splits.items():
         for tap, arr in payload["features"].items():
@@ -223,58 +213,182 @@ def write_features(
             if dims.setdefault(tap, d) != d:
                 raise FeatureFileError(f"{path}: tap {tap!r} has dimension {d} in {split!r} but {dims[tap]} elsewhere")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in attrs.items():
-                f.attrs[key] = _attr_value(key, value, path)
-            f.attrs["taps"] = taps
-            f.attrs["format_version"] = FORMAT_VERSION
-            for split, payload in splits.items():
-                labels, indices = checked[split]
-                g = f.create_group(split)
-                fg = g.create_group("features")
-                for tap, arr in payload["features"].items():
-                    arr = np.asarray(arr)
-                    _check_finite_rows(arr, f"split {split!r} tap {tap!r} features", path)
-                    with np.errstate(over="ignore"):  # float16 overflow is reported just below
-                        out = arr.astype(dtype, copy=False)
-                    if dtype == "float16":
-                        _check_finite_rows(out, f"split {split!r} tap {tap!r} features (after float16 cast: overflow)", path)
-                    n, d = out.shape
-                    rows = max(1, min(n, _CHUNK_BYTES // max(1, d * out.itemsize)))
-                    fg.create_dataset(
-                        tap, data=out, chunks=(rows, d) if n > 0 else None, compression=compression
-                    )
-                if labels.ndim == 1:
-                    g.create_dataset("labels", data=labels.astype(np.int64, copy=False))
-                else:
-                    g.create_dataset("labels", data=labels.astype(np.float32, copy=False))
-                g.create_dataset("indices", data=indices.astype(np.int64, copy=False))
-            f.flush()
-            f.attrs["complete"] = 1  # last
-            f.flush()
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+    with FeatureWriter(path, attrs, taps, dtype=dtype, compression=compression) as w:
+        for split, payload in splits.items():
+            labels, indices = checked[split]
+            w.append(split, payload["features"], labels, indices)
+    return path
+
+
+def _check_header_args(path: Path, attrs: Mapping[str, Any], taps: Sequence[str], dtype: str) -> None:
+    if dtype not in FEATURE_DTYPES:
+        raise FeatureFileError(f"{path}: feature dtype must be one of {FEATURE_DTYPES}, got {dtype!r}")
+    missing = [k for k in REQUIRED_ATTRS if k not in attrs]
+    if missing:
+        raise FeatureFileError(f"{path}: missing required attributes {missing}")
+    reserved = {"taps", "format_version", "complete"} & set(attrs)
+    if reserved:
+        raise FeatureFileError(f"{path}: attributes {sorted(reserved)} are set by write_features, not the caller")
+    if not taps:
+        raise FeatureFileError(f"{path}: no taps to write")
+    for tap in taps:
+        if not isinstance(tap, str) or not tap or "/" in tap:
+            raise FeatureFileError(f"{path}: invalid tap name {tap!r}")
+
+
+class FeatureWriter:
+    """Streams one feature file to disk, batch by batch, and publishes it atomically.
+
+    Memory stays at one batch however large the dataset (ImageNet's 1.28 M x 2048 float32 features are
+    10 GB). Use as a context manager::
+
+        with FeatureWriter(path, attrs, taps=["block3", "prelogits"], dtype="float16") as w:
+            for x, y, idx in batches:               # any number of batches per split, splits in any order
+                w.append("train", {"block3": f3, "prelogits": f4}, y, idx)
+
+    Rows go to a temporary file in the target's directory; on a clean exit the ``complete`` flag is set,
+    the file is flushed, ``fsync``-ed and ``os.replace``-d onto ``path``; on an exception (or a kill) the
+    temporary file is removed (or left under its ``.tmp`` name) and ``path`` is untouched. Every batch is
+    checked as it arrives (NaN/inf, float16 overflow, taps, dimensions, row counts), errors naming the file,
+    split, tap and row.
+    """
+
+    def __init__(self, path: str | os.PathLike, attrs: Mapping[str, Any], taps: Sequence[str],
+                 dtype: str = "float32", compression: str | None = None):
+        self.path = Path(path)
+        _check_header_args(self.path, attrs, taps, dtype)
+        self.attrs = dict(attrs)
+        self.taps = list(taps)
+        self.dtype = dtype
+        self.compression = compression
+        self.rows: dict[str, int] = {}
+        self._dims: dict[str, int] = {}
+        self._f = None
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> "FeatureWriter":
+        import h5py
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp_name)
+        try:
+            self._f = h5py.File(self._tmp, "w")
+            for key, value in self.attrs.items():
+                self._f.attrs[key] = _attr_value(key, value, self.path)
+            self._f.attrs["taps"] = self.taps
+            self._f.attrs["format_version"] = FORMAT_VERSION
+        except BaseException:
+            self._abort()
+            raise
+        return self
+
+    def append(self, split: str, features: Mapping[str, Any], labels: Any, indices: Any = None) -> None:
+        """Append rows to ``split``: ``features[tap]`` (n, D) for every tap, ``labels`` (n,) int or (n, C)
+        multi-hot, ``indices`` (n,) int (default: the running row number within the split)."""
+        if self._f is None:
+            raise RuntimeError("FeatureWriter.append outside its `with` block")
+        path = self.path
+        if split not in SPLITS:
+            raise FeatureFileError(f"{path}: unknown split {split!r}; expected one of {SPLITS}")
+        if not isinstance(features, Mapping) or list(features) != self.taps:
+            got = list(features) if isinstance(features, Mapping) else type(features).__name__
+            raise FeatureFileError(f"{path}: split {split!r}: batch has taps {got}, the file's taps are {self.taps}")
+        start = self.rows.get(split, 0)
+        labels = np.asarray(labels)
+        if indices is None:
+            indices = np.arange(start, start + labels.shape[0], dtype=np.int64)
+        labels, indices = _validate_split_arrays(
+            path, split, {"features": features, "labels": labels, "indices": indices}, self.taps)
+        g = self._f[split] if split in self._f else self._new_split(split, features, labels)
+        n = labels.shape[0]
+        for tap in self.taps:
+            arr = np.asarray(features[tap])
+            if arr.shape[1] != self._dims[tap]:
+                raise FeatureFileError(f"{path}: tap {tap!r} has dimension {arr.shape[1]} in {split!r} but "
+                                       f"{self._dims[tap]} elsewhere")
+            what = f"split {split!r} tap {tap!r} features"
+            _check_finite_rows(arr, what, path, offset=start)
+            with np.errstate(over="ignore"):  # float16 overflow is reported just below
+                out = arr.astype(self.dtype, copy=False)
+            if self.dtype == "float16":
+                _check_finite_rows(out, f"{what} (after float16 cast: overflow)", path, offset=start)
+            _append_rows(g["features"][tap], out, start)
+        if g["labels"].shape[1:] != labels.shape[1:]:
+            raise FeatureFileError(f"{path}: split {split!r}: labels of shape {labels.shape[1:]} after "
+                                   f"{g['labels'].shape[1:]}")
+        _append_rows(g["labels"], labels.astype(g["labels"].dtype, copy=False), start)
+        _append_rows(g["indices"], indices.astype(np.int64, copy=False), start)
+        self.rows[split] = start + n
+
+    def _new_split(self, split: str, features: Mapping[str, Any], labels: np.ndarray):
+        g = self._f.create_group(split)
+        fg = g.create_group("features")
+        itemsize = np.dtype(self.dtype).itemsize
+        for tap in self.taps:
+            d = np.asarray(features[tap]).shape[1]
+            if d < 1:
+                raise FeatureFileError(f"{self.path}: tap {tap!r} has no feature dimensions")
+            if self._dims.setdefault(tap, d) != d:
+                raise FeatureFileError(f"{self.path}: tap {tap!r} has dimension {d} in {split!r} but "
+                                       f"{self._dims[tap]} elsewhere")
+            rows = max(1, _CHUNK_BYTES // max(1, d * itemsize))
+            fg.create_dataset(tap, shape=(0, d), maxshape=(None, d), dtype=self.dtype, chunks=(rows, d),
+                              compression=self.compression)
+        tail = labels.shape[1:]
+        g.create_dataset("labels", shape=(0, *tail), maxshape=(None, *tail),
+                         dtype=np.int64 if labels.ndim == 1 else np.float32)
+        g.create_dataset("indices", shape=(0,), maxshape=(None,), dtype=np.int64)
+        return g
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._abort()
+            return
+        try:
+            if not self.rows:
+                raise FeatureFileError(f"{self.path}: no splits to write")
+            self._f.flush()
+            self._f.attrs["complete"] = 1  # last
+            self._f.flush()
+            self._f.close()
+            self._f = None
+            with open(self._tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self._abort()
+            raise
         try:  # make the rename durable
-            dfd = os.open(path.parent, os.O_RDONLY)
+            dfd = os.open(self.path.parent, os.O_RDONLY)
             try:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
         except OSError:
             pass
-    except BaseException:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+
+    def _abort(self) -> None:
+        if self._f is not None:
+            try:
+                self._f.close()
+            except Exception:  # noqa: BLE001 - the original error matters, not the close
+                pass
+            self._f = None
+        if self._tmp is not None:
+            try:
+                self._tmp.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _append_rows(ds, rows: np.ndarray, start: int) -> None:
+    n = rows.shape[0]
+    if n == 0:
+        return
+    ds.resize(start + n, axis=0)
+    ds[start:start + n] = rows
 
 
 # --------------------------------------------------------------------------------------------- reading

@@ -8,8 +8,10 @@ pretext metric, so the analysis can relate pretext accuracy to downstream accura
 Contract with the loop (``archssl.train.loop``):
 
 1. ``method = METHODS.get(name)(backbone, method_params)``: unknown ``method_params`` keys are errors
-   (:attr:`SSLMethod.defaults` lists the known ones with their defaults); ``augment`` is reserved for
-   per-method augmentation overrides (merged over ``pretrain.augment`` by the loop).
+   (:attr:`SSLMethod.defaults` lists the known ones with their defaults); :data:`RESERVED_KEYS` are
+   allowed for every method and not read by it: ``augment`` (per-method augmentation overrides, merged over
+   ``pretrain.augment`` by the loop) and ``dataset`` / ``split`` (the set this method pretrains on instead of
+   ``data.pretrain`` / ``data.pretrain_split``, read by the workflow: e.g. a labelled set for ``supervised``).
 2. ``method.setup(dataset)`` once, before the model moves to the device and before the optimiser and the
    checkpoint are loaded: methods whose state depends on the pretraining set (InstDisc's memory bank, the
    supervised classifier's class count) create it here.
@@ -40,22 +42,31 @@ from torch import nn
 
 from archssl.registry import Registry
 
+#: method_params keys every method accepts without reading them (see the contract above)
+RESERVED_KEYS = ("augment", "dataset", "split")
+
 
 class SSLMethod(nn.Module):
     #: False for baselines that are not trained (random initialisation)
     trains: bool = True
     #: name of the pretext metric the method reports in metrics.csv (first key of the metrics dict)
     pretext_metric: str = "pretext_acc"
+    #: trained on patches (method_params hold the :class:`archssl.methods.patches.PatchConfig` keys):
+    #: ``features.patch_eval: patch_average`` evaluates it on the mean of its patch representations
+    patch_based: bool = False
     #: per-batch inputs passed to training_step as keyword arguments: subset of ("labels", "indices")
     batch_inputs: tuple[str, ...] = ()
-    #: the method_params keys the method reads, with their defaults (``augment`` is always allowed)
+    #: the method_params keys the method reads, with their defaults (:data:`RESERVED_KEYS` are always allowed)
     defaults: dict[str, Any] = {}
 
     def __init__(self, backbone: nn.Module, cfg: dict[str, Any]):
         super().__init__()
         self.backbone = backbone
         cfg = dict(cfg or {})
-        unknown = sorted(set(cfg) - set(self.defaults) - {"augment"})
+        unknown = sorted(set(cfg) - set(self.defaults) - set(RESERVED_KEYS))
+        for k in RESERVED_KEYS:
+            if k != "augment":
+                cfg.pop(k, None)
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "(none)"
             raise ValueError(f"pretrain.method_params.{self.method_name()}: unknown key {unknown[0]!r}; known: {known}")

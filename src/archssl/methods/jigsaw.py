@@ -46,6 +46,7 @@ def classifier(in_dim: int, hidden: int, out: int, dropout: float) -> nn.Module:
 @METHODS.register("jigsaw")
 class Jigsaw(SSLMethod):
     pretext_metric = "jigsaw_acc"
+    patch_based = True
     defaults = {"num_permutations": 100, "perms_per_image": 8, "hidden": 4096, "dropout": 0.5,
                 "head": {"kind": "linear", "out": 1000},
                 "permutation_seed": 0, **PATCH_DEFAULTS}

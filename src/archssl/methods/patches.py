@@ -18,10 +18,10 @@ patches of 255-px crops). Networks with many poolings (VGG: five) need larger in
 (patches are resized to it) or a larger image size; a too-small patch stops with an error naming the fix.
 
 Evaluation features. The study averages the representations of the 9 patches of an image;
-:func:`patch_average_features` implements that (centre crop, centre tile of every cell, no grayscale). The
-workflow's feature stage applies the backbone to the full image at the study resolution (the same as for
-every other method), which is our default: patch-trained backbones are fully convolutional with global
-pooling, so they accept the full image, and all methods are then probed on identical inputs.
+:func:`patch_average_features` implements that (centre crop, centre tile of every cell, no grayscale), and
+the workflow uses it with ``features.patch_eval: patch_average``. The default, ``full_image``, applies the
+backbone to the full image (as for every other method): patch-trained backbones are fully convolutional
+with global pooling, so they accept it, and all methods are then probed on identical inputs.
 """
 
 from __future__ import annotations
@@ -148,14 +148,18 @@ def embed_patches(backbone, head, p: torch.Tensor, method: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def patch_average_features(backbone, images: torch.Tensor, pc: PatchConfig | None = None) -> torch.Tensor:
-    """The Revisiting study's evaluation features for patch-based methods: the mean of the backbone's
-    representations of the grid*grid centred patches of the centre crop. (N, D)."""
+def patch_average_features(backbone, images: torch.Tensor, pc: PatchConfig | None = None,
+                           taps: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """The Revisiting study's evaluation features for patch-based methods: for every tap (default: the
+    backbone's last), the mean of its pooled representations of the grid*grid centred patches of the centre
+    crop (evaluation patches: centred, no grayscale, normalised as in training). ``{tap: (N, D)}``."""
     pc = pc or PatchConfig()
+    taps = list(taps or backbone.tap_names[-1:])
     p = make_patches(images, pc, train=False)
     n, k = p.shape[:2]
-    f = backbone(p.flatten(0, 1))
-    return f.view(n, k, -1).mean(1)
+    x = p.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+    out = backbone.forward_taps(x, taps)
+    return {t: v.float().view(n, k, -1).mean(1) for t, v in out.items()}
 
 
 # ------------------------------------------------------------------------------------------------ jigsaw

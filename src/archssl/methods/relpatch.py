@@ -30,6 +30,7 @@ from archssl.methods.patches import PATCH_DEFAULTS, PatchConfig, embed_patches, 
 @METHODS.register("relpatch")
 class RelativePatchLocation(SSLMethod):
     pretext_metric = "rpl_acc"
+    patch_based = True
     defaults = {"hidden": 4096, "dropout": 0.5, "head": {"kind": "linear", "out": 1000}, **PATCH_DEFAULTS}
 
     def __init__(self, backbone, cfg):

@@ -1,19 +1,19 @@
 """The supervised baseline: the backbone and a linear classifier trained with cross-entropy on the
 pretraining set's labels (one augmented view per image), then probed like every SSL method.
 
-It needs a labelled pretraining set: the mini suite's ``pool`` has no labels (every target is -1), so with
-``data.pretrain: pool`` the run stops with an error naming the fix; pretrain on a labelled set instead (in
-the mini suite, e.g. ``textures`` or ``photo_source``: the train split is used), or give the supervised run
-its own labelled set with ``method_params.supervised.dataset`` once the workflow reads that key. The class
-count comes from ``num_classes`` or, when null, from the dataset's labels (``dataset.labels`` /
-``dataset.targets``, else a pass over the items).
+It needs a labelled pretraining set: the mini suite's ``pool`` has no labels (every target is -1), so give
+the supervised run its own labelled set with ``pretrain.method_params.supervised.dataset`` (and ``split``,
+default ``data.pretrain_split``) while the SSL methods keep ``data.pretrain``; in the mini suite, e.g.
+``dataset: photo_source`` (its train split). Config validation stops a supervised run whose pretraining set
+has no labels, naming the key. The class count comes from ``num_classes`` or, when null, from the dataset's
+labels (``dataset.labels`` / ``dataset.targets``, else a pass over the items).
 
 Augmentation: ``pretrain.augment`` merged with ``method_params.supervised.augment``; the usual supervised
 recipe is crop + flip only: ``augment: {jitter_p: 0, grayscale_p: 0, blur_p: 0}`` (the Good-practices study
 compares contrastive vs supervised augmentation strengths, which is this knob).
 
-method_params: ``num_classes`` null, ``label_smoothing`` 0.0, ``dataset`` null (reserved for the workflow: the
-labelled set this method pretrains on instead of ``data.pretrain``; the method itself does not read it).
+method_params: ``num_classes`` null, ``label_smoothing`` 0.0 (and the reserved ``dataset`` / ``split`` /
+``augment`` of :mod:`archssl.methods.base`).
 Pretext metric ``train_top1``.
 """
 
@@ -41,7 +41,7 @@ def dataset_labels(dataset) -> torch.Tensor:
 class Supervised(SSLMethod):
     pretext_metric = "train_top1"
     batch_inputs = ("labels",)
-    defaults = {"num_classes": None, "label_smoothing": 0.0, "dataset": None}
+    defaults = {"num_classes": None, "label_smoothing": 0.0}
 
     def __init__(self, backbone, cfg):
         super().__init__(backbone, cfg)
@@ -56,7 +56,8 @@ class Supervised(SSLMethod):
             raise ValueError("supervised: multi-label pretraining sets are not supported")
         if len(labels) and int(labels.min()) < 0:
             raise ValueError("supervised needs a labelled pretraining set, but its targets include -1 (unlabelled, "
-                             "e.g. the mini suite's 'pool'); set data.pretrain to a labelled dataset")
+                             "e.g. the mini suite's 'pool'); set pretrain.method_params.supervised.dataset to a "
+                             "labelled dataset")
         k = int(labels.max()) + 1 if len(labels) else 0
         if self.classifier is None:
             self.classifier = nn.Linear(self.backbone.out_dim, k)

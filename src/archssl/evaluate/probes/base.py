@@ -44,7 +44,7 @@ class Probe:
     #: extra parameters every probe accepts
     common: ClassVar[dict[str, Any]] = {
         "device": "auto",        # "auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:1", ...
-        "num_threads": None,     # torch CPU threads; None = all cores available to this process
+        "num_threads": None,     # torch CPU threads; None = the job's --threads, else all cores of the process
         "val_fraction": 0.2,     # only when val is None: stratified hold-out from train
         "seed": 0,
     }
@@ -293,6 +293,12 @@ def resolve_device(device: str | None):
 
 
 def available_cores() -> int:
+    """The job's thread budget (``--threads`` of a workflow job, via :func:`archssl.utils.set_threads`), else
+    every core this process may run on."""
+    from archssl.utils import granted_threads
+
+    if granted_threads():
+        return granted_threads()
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
