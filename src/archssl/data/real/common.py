@@ -61,6 +61,14 @@ PARSE_ERRORS = (
 )
 
 
+def tv_dataset(name: str) -> type:
+    """A ``torchvision.datasets`` class, imported on first use: torchvision costs ~2 s to import, and every
+    workflow job and every snakemake start imports the dataset registry, most without reading a real set."""
+    import torchvision.datasets
+
+    return getattr(torchvision.datasets, name)
+
+
 class DatasetMissing(DatasetError):
     """The dataset's directory, or files its layout requires, do not exist."""
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torchvision.datasets import ImageFolder
 
 from archssl.data.base import DATASETS
 from archssl.data.preprocess import ImageLoader
@@ -33,6 +32,7 @@ from archssl.data.real.common import (
     per_class_split,
     read_lines,
     rel_id,
+    tv_dataset,
     whole,
 )
 
@@ -89,7 +89,7 @@ class FolderSource(RealDatasetSource):
         self.check_class_count(located, classes, "train/")
 
         def part(folder: str) -> Selection:
-            ds = ImageFolder(str(located / folder), loader=loader)
+            ds = tv_dataset("ImageFolder")(str(located / folder), loader=loader)
             self.check_same_classes(located, classes, ds.classes, "train/", f"{folder}/")
             return whole(ds, ds.targets, [rel_id(p, located) for p, _ in ds.samples], classes)
 

@@ -7,14 +7,13 @@ part at roughly 50,000 images (4% of ImageNet, 2% of iNat2021 and Places205); it
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torchvision.datasets import ImageFolder, ImageNet, INaturalist
-from torchvision.datasets.vision import VisionDataset
 
 from archssl.data.base import DATASETS
 from archssl.data.preprocess import ImageLoader
@@ -27,6 +26,7 @@ from archssl.data.real.common import (
     list_images,
     read_lines,
     rel_id,
+    tv_dataset,
     whole,
 )
 
@@ -85,10 +85,10 @@ class ImageNetSource(RealDatasetSource):
 
         def part(folder: str) -> Selection:
             if with_meta:  # torchvision's reader (it leaves existing train/ and val/ folders as they are)
-                ds: ImageFolder = ImageNet(str(located), split=folder, loader=loader)
+                ds = tv_dataset("ImageNet")(str(located), split=folder, loader=loader)
                 found = ds.wnids
             else:
-                ds = ImageFolder(str(located / folder), loader=loader)
+                ds = tv_dataset("ImageFolder")(str(located / folder), loader=loader)
                 found = ds.classes
             self.check_same_classes(located, classes, found, "train/", f"{folder}/")
             return whole(ds, ds.targets, [rel_id(p, located) for p, _ in ds.samples], classes)
@@ -123,27 +123,33 @@ DATASETS.add(
 # iNaturalist 2021
 
 
-class _INat2021Dir(INaturalist):
+@functools.cache
+def _inat2021_reader() -> type:
     """torchvision's iNaturalist reader (2021 naming rules, ``full`` species targets) pointed at one split
-    directory. torchvision's own constructor only finds ``<root>/2021_train``-style names; the official
-    archives extract to ``train/``, ``train_mini/`` and ``val/``. The file index is sorted, so item order does
-    not depend on the file system."""
+    directory (defined on first use: torchvision is imported only when a real dataset is read).
+    torchvision's own constructor only finds ``<root>/2021_train``-style names; the official archives
+    extract to ``train/``, ``train_mini/`` and ``val/``. The file index is sorted, so item order does not
+    depend on the file system."""
+    from torchvision.datasets.vision import VisionDataset
 
-    def __init__(self, split_dir: str, loader: ImageLoader):
-        VisionDataset.__init__(self, split_dir)
-        self.version = "2021_train"
-        self.target_type = ["full"]
-        self.all_categories: list[str] = []
-        self.categories_index: dict[str, dict[str, int]] = {}
-        self.categories_map: list[dict[str, int]] = []
-        self._init_2021()  # lists and validates the category folders ('00000_Animalia_..._species')
-        self.index = [
-            (i, name)
-            for i, category in enumerate(self.all_categories)
-            for name in sorted(os.listdir(os.path.join(self.root, category)))
-            if Path(name).suffix.lower() in IMAGE_SUFFIXES
-        ]
-        self.loader = loader
+    class _INat2021Dir(tv_dataset("INaturalist")):
+        def __init__(self, split_dir: str, loader: ImageLoader):
+            VisionDataset.__init__(self, split_dir)
+            self.version = "2021_train"
+            self.target_type = ["full"]
+            self.all_categories: list[str] = []
+            self.categories_index: dict[str, dict[str, int]] = {}
+            self.categories_map: list[dict[str, int]] = []
+            self._init_2021()  # lists and validates the category folders ('00000_Animalia_..._species')
+            self.index = [
+                (i, name)
+                for i, category in enumerate(self.all_categories)
+                for name in sorted(os.listdir(os.path.join(self.root, category)))
+                if Path(name).suffix.lower() in IMAGE_SUFFIXES
+            ]
+            self.loader = loader
+
+    return _INat2021Dir
 
 
 _INAT_DIRS = {  # train_set option -> (official name, torchvision name)
@@ -197,7 +203,7 @@ class INat2021Source(RealDatasetSource):
         self.check_class_count(located, train_classes, train_dir.name)
 
         def part(directory: Path) -> Selection:
-            ds = _INat2021Dir(str(directory), loader)
+            ds = _inat2021_reader()(str(directory), loader)
             self.check_same_classes(located, train_classes, ds.all_categories, train_dir.name, directory.name)
             # ids leave out the split folder's name, so both layouts hold out the same images
             ids = [f"{ds.all_categories[c]}/{name}" for c, name in ds.index]

@@ -9,6 +9,7 @@ straight to the study's resolution; at the native size the pixels pass through u
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 from dataclasses import dataclass
@@ -17,14 +18,14 @@ from typing import Any
 
 import numpy as np
 from scipy.io.matlab import MatReadError
-from torchvision.datasets import CIFAR10, CIFAR100, STL10, SVHN
 
 from archssl.data.base import DATASETS, SPLITS
 from archssl.data.preprocess import ImageLoader
-from archssl.data.real.common import RealDatasetSource, Selection, read_lines, whole
+from archssl.data.real.common import RealDatasetSource, Selection, read_lines, tv_dataset, whole
 
 # --------------------------------------------------------------------------------------------------------
-# torchvision readers without MD5 verification
+# torchvision readers without MD5 verification (built on first use: importing torchvision costs ~2 s, and
+# every workflow job and snakemake start imports this registry)
 
 
 class _ExistenceCheckedCIFAR:
@@ -47,19 +48,6 @@ class _ExistenceCheckedCIFAR:
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
 
 
-class _CIFAR10(_ExistenceCheckedCIFAR, CIFAR10):
-    pass
-
-
-class _CIFAR100(_ExistenceCheckedCIFAR, CIFAR100):
-    pass
-
-
-class _SVHN(SVHN):
-    def _check_integrity(self) -> bool:
-        return os.path.isfile(os.path.join(self.root, self.filename))
-
-
 _STL_FILES = {
     "train": ("train_X.bin", "train_y.bin"),
     "test": ("test_X.bin", "test_y.bin"),
@@ -68,10 +56,24 @@ _STL_FILES = {
 }
 
 
-class _STL10(STL10):
-    def _check_integrity(self) -> bool:
-        folder = Path(self.root) / self.base_folder
-        return all((folder / name).is_file() for name in _STL_FILES[self.split])
+@functools.cache
+def _readers() -> dict[str, type]:
+    class _CIFAR10(_ExistenceCheckedCIFAR, tv_dataset("CIFAR10")):
+        pass
+
+    class _CIFAR100(_ExistenceCheckedCIFAR, tv_dataset("CIFAR100")):
+        pass
+
+    class _SVHN(tv_dataset("SVHN")):
+        def _check_integrity(self) -> bool:
+            return os.path.isfile(os.path.join(self.root, self.filename))
+
+    class _STL10(tv_dataset("STL10")):
+        def _check_integrity(self) -> bool:
+            folder = Path(self.root) / self.base_folder
+            return all((folder / name).is_file() for name in _STL_FILES[self.split])
+
+    return {"cifar10": _CIFAR10, "cifar100": _CIFAR100, "svhn": _SVHN, "stl10": _STL10}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -82,17 +84,18 @@ class _STL10(STL10):
 class CifarSource(RealDatasetSource):
     """CIFAR-10 / CIFAR-100 (python pickles). ``val`` is held out from the 50,000 training images."""
 
-    reader: Any = None
+    reader: str = ""  # key of _readers()
 
     def validate(self, located: Path) -> None:
-        folder = located / self.reader.base_folder
-        with open(folder / self.reader.meta["filename"], "rb") as f:
+        reader = _readers()[self.reader]
+        folder = located / reader.base_folder
+        with open(folder / reader.meta["filename"], "rb") as f:
             meta = pickle.load(f, encoding="latin1")
-        self.check_class_count(located, meta[self.reader.meta["key"]], f"{folder / self.reader.meta['filename']}")
+        self.check_class_count(located, meta[reader.meta["key"]], f"{folder / reader.meta['filename']}")
 
     def select(self, split: str, located: Path, loader: ImageLoader, opts: dict[str, Any]) -> Selection:
         def part(train: bool) -> Selection:
-            ds = self.reader(str(located), train=train, download=False)
+            ds = _readers()[self.reader](str(located), train=train, download=False)
             self.check_class_count(located, ds.classes, "the meta file")
             prefix = "train" if train else "test"
             return whole(ds, ds.targets, [f"{prefix}/{i:05d}" for i in range(len(ds))], ds.classes)
@@ -125,7 +128,7 @@ DATASETS.add(
             ]
         ),
         resize=1.0,
-        reader=_CIFAR10,
+        reader="cifar10",
     ),
 )
 
@@ -141,7 +144,7 @@ DATASETS.add(
         split_rule=_CIFAR_SPLIT_RULE,
         markers=("cifar-100-python/train", "cifar-100-python/test", "cifar-100-python/meta"),
         resize=1.0,
-        reader=_CIFAR100,
+        reader="cifar100",
     ),
 )
 
@@ -170,7 +173,7 @@ class SvhnSource(RealDatasetSource):
         classes = [str(d) for d in range(10)]
 
         def part(name: str) -> Selection:
-            ds = _SVHN(str(located), split=name, download=False)
+            ds = _readers()["svhn"](str(located), split=name, download=False)
             return whole(ds, ds.labels.tolist(), [f"{name}/{i:06d}" for i in range(len(ds))], classes)
 
         return self.with_heldout_val(split, lambda: part("train"), lambda: part("test"), opts)
@@ -236,24 +239,24 @@ class Stl10Source(RealDatasetSource):
             self.require(located, f"stl10_binary/{name}")
 
         if split == "unlabeled":
-            ds = _STL10(str(located), split="unlabeled", download=False)
+            ds = _readers()["stl10"](str(located), split="unlabeled", download=False)
             return Selection(
                 ds, np.arange(len(ds)), [-1] * len(ds), [f"unlabeled/{i:06d}" for i in range(len(ds))], classes
             )
         if split == "train+unlabeled":
-            ds = _STL10(str(located), split="train+unlabeled", download=False)
+            ds = _readers()["stl10"](str(located), split="train+unlabeled", download=False)
             n_train = int(np.sum(ds.labels >= 0))
             ids = [f"train/{i:05d}" if i < n_train else f"unlabeled/{i - n_train:06d}" for i in range(len(ds))]
             positions = (fold if fold is not None else list(range(n_train))) + list(range(n_train, len(ds)))
             return Selection(ds, np.arange(len(ds)), ds.labels.tolist(), ids, classes).take(positions)
 
         def train() -> Selection:
-            ds = _STL10(str(located), split="train", download=False)
+            ds = _readers()["stl10"](str(located), split="train", download=False)
             sel = whole(ds, ds.labels.tolist(), [f"train/{i:05d}" for i in range(len(ds))], classes)
             return sel if fold is None else sel.take(fold)
 
         def test() -> Selection:
-            ds = _STL10(str(located), split="test", download=False)
+            ds = _readers()["stl10"](str(located), split="test", download=False)
             return whole(ds, ds.labels.tolist(), [f"test/{i:05d}" for i in range(len(ds))], classes)
 
         return self.with_heldout_val(split, train, test, opts)

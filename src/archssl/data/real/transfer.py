@@ -15,21 +15,12 @@ Cars, Pets and SUN397; 5 of the 30 per class for Caltech-101); they are configur
 from __future__ import annotations
 
 import json
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torchvision.datasets import (
-    DTD,
-    SUN397,
-    FGVCAircraft,
-    Flowers102,
-    Food101,
-    OxfordIIITPet,
-    StanfordCars,
-    VOCDetection,
-)
 
 from archssl.data.base import DATASETS
 from archssl.data.preprocess import ImageLoader
@@ -44,6 +35,7 @@ from archssl.data.real.common import (
     private,
     read_lines,
     rel_id,
+    tv_dataset as _tv,
     whole,
 )
 
@@ -77,7 +69,7 @@ class AircraftSource(RealDatasetSource):
             self.require_images(located, [data / "images" / f"{r[0]}.jpg" for r in rows], f"images_variant_{split}.txt")
 
     def select(self, split: str, located: Path, loader: ImageLoader, opts: dict[str, Any]) -> Selection:
-        ds = FGVCAircraft(str(located), split=split, annotation_level="variant", download=False, loader=loader)
+        ds = _tv("FGVCAircraft")(str(located), split=split, annotation_level="variant", download=False, loader=loader)
         self.check_class_count(located, ds.classes, "data/variants.txt")
         return _file_selection(ds, private(ds, "_image_files"), private(ds, "_labels"), located, ds.classes)
 
@@ -131,7 +123,7 @@ class CarsSource(RealDatasetSource):
 
     def select(self, split: str, located: Path, loader: ImageLoader, opts: dict[str, Any]) -> Selection:
         def part(name: str) -> Selection:
-            ds = StanfordCars(str(located), split=name, download=False, loader=loader)
+            ds = _tv("StanfordCars")(str(located), split=name, download=False, loader=loader)
             self.check_class_count(located, ds.classes, "devkit/cars_meta.mat")
             samples = private(ds, "_samples")
             return _file_selection(ds, [s[0] for s in samples], [int(s[1]) for s in samples], located, list(ds.classes))
@@ -169,14 +161,18 @@ DATASETS.add(
 # Oxford Flowers-102
 
 
-class _Flowers102(Flowers102):
+@functools.cache
+def _flowers102_reader() -> type:
     """torchvision's reader, with an existence check instead of the MD5 of the .mat files."""
 
-    def _check_integrity(self) -> bool:
-        base = Path(self._base_folder)
-        return self._images_folder.is_dir() and all(
-            (base / self._file_dict[key][0]).is_file() for key in ("label", "setid")
-        )
+    class _Flowers102(_tv("Flowers102")):
+        def _check_integrity(self) -> bool:
+            base = Path(self._base_folder)
+            return self._images_folder.is_dir() and all(
+                (base / self._file_dict[key][0]).is_file() for key in ("label", "setid")
+            )
+
+    return _Flowers102
 
 
 @dataclass
@@ -195,9 +191,9 @@ class FlowersSource(RealDatasetSource):
         self.require_images(located, [base / "jpg" / f"image_{int(i):05d}.jpg" for i in ids], "setid.mat (tstid)")
 
     def select(self, split: str, located: Path, loader: ImageLoader, opts: dict[str, Any]) -> Selection:
-        ds = _Flowers102(str(located), split=split, download=False, loader=loader)
+        ds = _flowers102_reader()(str(located), split=split, download=False, loader=loader)
         return _file_selection(
-            ds, private(ds, "_image_files"), private(ds, "_labels"), located, list(Flowers102.classes)
+            ds, private(ds, "_image_files"), private(ds, "_labels"), located, list(_tv("Flowers102").classes)
         )
 
 
@@ -241,7 +237,7 @@ class PetsSource(RealDatasetSource):
             self.require_images(located, [base / "images" / f"{r[0]}.jpg" for r in rows], f"annotations/{split}.txt")
 
     def select(self, split: str, located: Path, loader: ImageLoader, opts: dict[str, Any]) -> Selection:
-        trainval = OxfordIIITPet(str(located), split="trainval", target_types="category", download=False)
+        trainval = _tv("OxfordIIITPet")(str(located), split="trainval", target_types="category", download=False)
         classes = list(trainval.classes)
         self.check_class_count(located, classes, "annotations/trainval.txt")
 
@@ -251,7 +247,7 @@ class PetsSource(RealDatasetSource):
         return self.with_heldout_val(
             split,
             lambda: part(trainval),
-            lambda: part(OxfordIIITPet(str(located), split="test", target_types="category", download=False)),
+            lambda: part(_tv("OxfordIIITPet")(str(located), split="test", target_types="category", download=False)),
             opts,
         )
 
@@ -306,7 +302,7 @@ class DtdSource(RealDatasetSource):
         classes = list_class_dirs(located / "dtd" / "dtd" / "images")
         self.check_class_count(located, classes, "dtd/images")
         index = {c: i for i, c in enumerate(classes)}
-        ds = DTD(str(located), split=split, partition=partition, download=False, loader=loader)
+        ds = _tv("DTD")(str(located), split=split, partition=partition, download=False, loader=loader)
         # torchvision numbers the classes present in this split file; map them to the global class list
         labels = [index[ds.classes[t]] for t in private(ds, "_labels")]
         return _file_selection(ds, private(ds, "_image_files"), labels, located, classes)
@@ -363,7 +359,7 @@ class FoodSource(RealDatasetSource):
         index = {c: i for i, c in enumerate(classes)}
 
         def part(name: str) -> Selection:
-            ds = Food101(str(located), split=name, download=False, loader=loader)
+            ds = _tv("Food101")(str(located), split=name, download=False, loader=loader)
             labels = [index[ds.classes[t]] for t in private(ds, "_labels")]
             return _file_selection(ds, private(ds, "_image_files"), labels, located, classes)
 
@@ -476,7 +472,7 @@ class Sun397Source(RealDatasetSource):
         partition = opts["partition"]
         if not (isinstance(partition, int) and 1 <= partition <= 10):
             raise self.malformed(located, f"option partition must be an integer 1..10, got {partition!r}")
-        ds = SUN397(str(located), download=False, loader=loader)
+        ds = _tv("SUN397")(str(located), download=False, loader=loader)
         self.check_class_count(located, ds.classes, "SUN397/ClassName.txt")
         everything = _file_selection(
             ds, private(ds, "_image_files"), private(ds, "_labels"), located / "SUN397", ds.classes
@@ -543,7 +539,7 @@ def _parse_objects(xml_path: str) -> list[tuple[str, bool]]:
     except ImportError:
         from xml.etree.ElementTree import parse
 
-    annotation = VOCDetection.parse_voc_xml(parse(xml_path).getroot())["annotation"]
+    annotation = _tv("VOCDetection").parse_voc_xml(parse(xml_path).getroot())["annotation"]
     objects = annotation.get("object", [])
     if isinstance(objects, dict):
         objects = [objects]
@@ -570,7 +566,7 @@ class Voc2007Source(RealDatasetSource):
         mode = opts["difficult"]
         if mode not in ("positive", "negative", "ignore"):
             raise self.malformed(located, f"option difficult must be 'positive', 'negative' or 'ignore', got {mode!r}")
-        voc = VOCDetection(str(located), year="2007", image_set=split, download=False)
+        voc = _tv("VOCDetection")(str(located), year="2007", image_set=split, download=False)
         index = {c: i for i, c in enumerate(VOC_CLASSES)}
         targets = np.zeros((len(voc.images), len(VOC_CLASSES)), dtype=np.float32)
         for row, xml in enumerate(voc.annotations):
