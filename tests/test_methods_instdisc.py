@@ -103,3 +103,18 @@ def test_instdisc_step_estimates_z_once_and_updates_the_bank(loss):
     assert {"bank", "z"} <= set(m.state_dict())
     with pytest.raises(ValueError, match="indices"):
         m.training_step(x, lambda _: torch.randn(6, 3, 16, 16))
+
+
+def test_nce_on_a_small_pool_warns_to_use_softmax(caplog):
+    m = METHODS.get("instdisc")(build(SPEC), {"negatives": 16, "head": {"out": 8}})
+    with caplog.at_level("WARNING", logger="archssl.methods.instdisc"):
+        m.setup(list(range(1000)))  # K/n = 0.016: the regime NCE was made for
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="archssl.methods.instdisc"):
+        m.setup(list(range(40)))  # K/n = 0.4
+    assert "loss: softmax" in caplog.text and "K/n = 0.40" in caplog.text
+    soft = METHODS.get("instdisc")(build(SPEC), {"negatives": 16, "loss": "softmax", "head": {"out": 8}})
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="archssl.methods.instdisc"):
+        soft.setup(list(range(40)))
+    assert not caplog.records

@@ -11,6 +11,9 @@ entries, its own included, with probability 1/n). Two losses:
 batch. ``Z`` is estimated once, on the first batch, as ``n * mean(exp(v . f / T))`` over the sampled
 entries (as the authors' code does), and kept (a buffer) for the rest of the run.
 
+The paper's setting has K / n = 4096 / 1.28M; on small pretraining sets (K / n above 0.1, e.g. the 5,000-image
+mini pool) this NCE diverges (the loss grows every epoch) and ``setup`` warns: use ``softmax`` there.
+
 ``softmax``: cross-entropy over the K + 1 logits ``[v_pos . f, v_neg . f] / T`` (positive at index 0).
 
 After the step, each bank entry moves toward the new feature: ``v <- normalize(m v + (1 - m) f)``,
@@ -23,10 +26,17 @@ Pretext metric ``contrastive_top1``: how often the positive scores above all K s
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 
 from archssl.methods.base import METHODS, SSLMethod
+
+log = logging.getLogger("archssl.methods.instdisc")
+
+#: above this K/n (the noise mass K * Pn) NCE with a fixed Z is unstable (the paper: 4096 / 1.28M = 0.003)
+NCE_MAX_NOISE_RATIO = 0.1
 from archssl.methods.common import full_precision
 from archssl.methods.heads import head_from_cfg
 
@@ -83,6 +93,11 @@ class InstDisc(SSLMethod):
     def setup(self, dataset) -> None:
         n = len(dataset)
         self.bank = F.normalize(torch.randn(n, self.dim), dim=1)
+        if self.loss_kind == "nce" and n and self.negatives / n > NCE_MAX_NOISE_RATIO:
+            log.warning("instdisc: NCE with K=%d negatives on %d images (K/n = %.2f): the fixed normaliser Z, "
+                        "estimated on the first batch, makes the loss diverge when the noise mass K/n is this "
+                        "large (seen on the 5,000-image mini pool); use method_params.instdisc.loss: softmax "
+                        "or fewer negatives", self.negatives, n, self.negatives / n)
 
     def training_step(self, images, augment, indices=None, **inputs):
         if indices is None:
