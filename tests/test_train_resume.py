@@ -98,7 +98,7 @@ def test_every_method_trains_through_the_loop(tmp_path, method):
 
 
 def test_supervised_on_an_unlabelled_set_names_the_fix(tmp_path):
-    with pytest.raises(ValueError, match="data.pretrain to a labelled dataset"):
+    with pytest.raises(ValueError, match="set pretrain.method_params.supervised.dataset to a labelled dataset"):
         pretrain(SPEC, Images(32, labelled=False), config("supervised", epochs=1), tmp_path)
 
 
