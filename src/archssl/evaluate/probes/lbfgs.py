@@ -91,6 +91,10 @@ def l2_grid(num: int = 45, low: float = 1e-6, high: float = 1e5) -> list[float]:
     return [float(v) for v in np.logspace(math.log10(high), math.log10(low), num)]
 
 
+#: eigenvalues of the feature covariance below this fraction of the largest count as its null space
+RANK_TOL = 1e-10
+
+
 @dataclass
 class SolveInfo:
     l2: float
@@ -271,7 +275,11 @@ class LogRegSolver:
         of the path costs two small products per preconditioner application)."""
         if self._eig is None:
             lam, V = np.linalg.eigh(self._second_moments()[: self.d, : self.d])
-            self._eig = (np.maximum(lam, 0.0), V)
+            lam = np.maximum(lam, 0.0)
+            # the covariance's range: with fewer samples than features (n <= d) the rest is a null space
+            # where M is just l2 * I, so only these r <= n - 1 directions need storing (d x r, not d x d)
+            keep = lam > RANK_TOL * max(float(lam.max(initial=0.0)), np.finfo(float).tiny)
+            self._eig = (lam, V, np.ascontiguousarray(V[:, keep]), lam[keep])
         return self._eig
 
     def _precond_factor(self, l2: float):
@@ -282,15 +290,21 @@ class LogRegSolver:
         if not self.precondition:
             return None
         c = self._curvature_scale()
-        lam, V = self._covariance_eig()
-        return (V, 1.0 / (c * lam + l2), 1.0 / c)
+        lam, V, V_r, lam_r = self._covariance_eig()
+        if l2 > 0 and V_r.shape[1] < 0.75 * V.shape[1]:
+            # M^-1 = (1/l2) I + V_r diag(1/(c lam + l2) - 1/l2) V_r^T: two thin products instead of two square
+            # ones (the preconditioner only sets the speed: the optimum does not depend on it)
+            return (V_r, 1.0 / (c * lam_r + l2) - 1.0 / l2, 1.0 / c, 1.0 / l2)
+        return (V, 1.0 / (c * lam + l2), 1.0 / c, 0.0)
 
     def _apply_h0(self, q: np.ndarray, L) -> np.ndarray:
         if L is None:
             return q.copy()
-        V, inv_w, inv_b = L
+        V, inv_w, inv_b, inv_null = L
         out = np.empty_like(q)
         out[:-1] = V @ ((V.T @ q[:-1]) * inv_w[:, None])
+        if inv_null:
+            out[:-1] += inv_null * q[:-1]
         out[-1] = q[-1] * inv_b
         return out
 
