@@ -99,3 +99,14 @@ def test_probe_paths_from_a_pattern_are_every_combination():
     assert len(got) == 12 and len(set(got)) == 12
     assert got[0] == Path("r/random/a1/d1.json") and got[-1] == Path("r/simclr/a3/d2.json")
     assert probe_paths(["x.json", "y.json"]) == [Path("x.json"), Path("y.json")]
+
+
+def test_accuracy_table_order_does_not_depend_on_the_probe_file_order(study):
+    root, _ = study
+    man = json.loads((root / "study.json").read_text())
+    a = build_tables(root / "study.json", root / "t1")["accuracy"]
+    man["probes"] = man["probes"][::-1]
+    (root / "study.json").write_text(json.dumps(man))
+    b = build_tables(root / "study.json", root / "t2")["accuracy"]
+    pd.testing.assert_frame_equal(a, b)
+    assert (root / "t1" / "accuracy.csv").read_text() == (root / "t2" / "accuracy.csv").read_text()

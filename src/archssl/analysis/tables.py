@@ -62,7 +62,9 @@ def accuracy_table(probe_files: list[Path], archs_dir: Path, image_size: int) ->
                              "primary": metric == r["metric"]})
     if not rows:
         raise ValueError("no probe results to tabulate")
-    return pd.DataFrame(rows)
+    # one row order whatever order the probe files came in
+    keys = ["method", "arch", "dataset", "tap", "metric"]
+    return pd.DataFrame(rows).sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def primary_matrix(acc: pd.DataFrame, method: str) -> pd.DataFrame:
