@@ -50,6 +50,10 @@ def test_presets_are_valid(preset):
      "config key 'pretrain.method_params.simclr.split': dataset 'digits' has no split 'unlabeled'"),
     (lambda c: c["pretrain"]["method_params"].update(simclr={"split": "test"}),
      "config key 'pretrain.method_params.simclr.split': dataset 'pool' has no split 'test'"),
+    (lambda c: c["pretrain"]["method_params"].update(rotation={"optimizer": {"name": "sgd", "lr": "fast"}}),
+     "config key 'pretrain.method_params.rotation.optimizer.lr'"),
+    (lambda c: c["pretrain"]["method_params"].update(rotation={"epochs": 0}),
+     "config key 'pretrain.method_params.rotation.epochs'"),
     (lambda c: c.update(methods=["random", "supervised"]),
      "config key 'data.pretrain': method 'supervised' needs a labelled pretraining set, but 'pool' has no labels"),
     (lambda c: c.update(methods=["random", "supervised"]) or c["pretrain"]["method_params"].update(

@@ -113,3 +113,18 @@ def test_method_augment_overrides_and_precision():
     assert autocast_dtype("bf16", cpu) is torch.bfloat16 and autocast_dtype("fp32", cuda) is None
     with pytest.raises(ValueError, match="precision"):
         autocast_dtype("fp16", cpu)
+
+
+def test_a_methods_own_optimizer_and_epochs_replace_the_shared_ones(tmp_path, monkeypatch):
+    """method_params.<m>.optimizer / .epochs: the loop builds the method's optimiser and runs its epochs."""
+    import archssl.train.loop as loop
+
+    built = []
+    real = loop.build_optimizer
+    monkeypatch.setattr(loop, "build_optimizer", lambda params, cfg, bs: built.append(cfg) or real(params, cfg, bs))
+    cfg = config("rotation", epochs=3)
+    cfg.method_params = {**cfg.method_params, "epochs": 1, "optimizer": {"name": "sgd", "lr": 0.05}}
+    pretrain(SPEC, Images(32), cfg, tmp_path)
+    assert [r["epoch"] for r in rows(tmp_path / "metrics.csv")] == ["1"]
+    assert built == [{"name": "sgd", "lr": 0.05}]
+    assert torch.load(tmp_path / "backbone.pt", weights_only=False)["epochs"] == 1

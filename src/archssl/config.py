@@ -139,9 +139,10 @@ def check_names(cfg: dict) -> list[dict]:
                 raise ConfigError(f"config key 'pretrain.method_params.{m}.{k}': unknown key; "
                                   f"known: {', '.join(sorted(allowed))}")
         _check_pretrain_set(mp, f"pretrain.method_params.{m}", d["pretrain"])
-        if "augment" in mp:
-            aug_schema = load_schema()["properties"]["pretrain"]["properties"]["augment"]
-            _check_section(mp["augment"], aug_schema, f"pretrain.method_params.{m}.augment")
+        for key in ("augment", "optimizer", "epochs"):  # the same schema as the pretrain.<key> they replace
+            if key in mp:
+                section = load_schema()["properties"]["pretrain"]["properties"][key]
+                _check_section(mp[key], section, f"pretrain.method_params.{m}.{key}")
     for m in cfg["methods"]:
         name, _ = pretrain_set(cfg, m)
         if "labels" in METHODS.get(m).batch_inputs and DATASETS.get(name).num_classes < 2:

@@ -21,6 +21,8 @@ augmentations run in float32, batched on the device (``archssl.train.augment``).
 
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import io
 import logging
@@ -140,12 +142,23 @@ def calibrate_untrained(backbone, dataset, cfg: PretrainConfig, device, mem_form
     return recalibrate_batchnorm(backbone, batches)
 
 
+def with_method_overrides(cfg: PretrainConfig) -> PretrainConfig:
+    """A method's own ``optimizer`` (replaces ``pretrain.optimizer`` whole) and ``epochs`` from its
+    method_params (e.g. SGD for the pretext tasks, LARS for SimCLR, as in the studies)."""
+    own = cfg.method_params
+    if "optimizer" not in own and "epochs" not in own:
+        return cfg
+    return dataclasses.replace(cfg, optimizer=dict(own.get("optimizer", cfg.optimizer)),
+                               epochs=int(own.get("epochs", cfg.epochs)))
+
+
 def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after_epochs: int | None = None) -> Path:
     """Pretrain ``spec`` with ``cfg.method`` on ``dataset`` (items: uint8 (3, H, W), label).
 
     ``stop_after_epochs`` ends the run early (leaving a checkpoint, no ``backbone.pt``): used to test resume.
     Returns the path of ``backbone.pt`` (or of the checkpoint when stopped early).
     """
+    cfg = with_method_overrides(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics_path, final_path = out_dir / "checkpoint.pt", out_dir / "metrics.csv", out_dir / "backbone.pt"
