@@ -89,7 +89,7 @@ def run_ours(train, val, test, num_classes, grid_kw):
             "unconverged": sum(not c["converged"] for c in res["val_curve"])}
 
 
-def run_sklearn(train, val, test, l2s, mode="loop", subset=None, max_iter=100):
+def run_sklearn(train, val, test, l2s, mode="loop", subset=None, max_iter=100, tol=1e-4):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -101,7 +101,7 @@ def run_sklearn(train, val, test, l2s, mode="loop", subset=None, max_iter=100):
     if subset:
         idx = sorted(set(np.linspace(0, len(l2s) - 1, subset).round().astype(int).tolist()))
     accs, times_w, times_c, n_warn = {}, {}, {}, 0
-    model = LogisticRegression(warm_start=(mode == "warm_start"), max_iter=max_iter)
+    model = LogisticRegression(warm_start=(mode == "warm_start"), max_iter=max_iter, tol=tol)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         for i in idx:
@@ -112,7 +112,7 @@ def run_sklearn(train, val, test, l2s, mode="loop", subset=None, max_iter=100):
         best_pos = select_best([accs[i] for i in idx])
         best = idx[best_pos]
         Xall, yall = np.concatenate([Xtr, Xva]), np.concatenate([ytr, yva])
-        refit = LogisticRegression(C=factor * l2_to_C(l2s[best], len(yall)), max_iter=max_iter)
+        refit = LogisticRegression(C=factor * l2_to_C(l2s[best], len(yall)), max_iter=max_iter, tol=tol)
         _, rw, rc = timed(lambda: refit.fit(Xall, yall))
         n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
     test_acc = float((refit.predict(Xte) == yte).mean())
@@ -180,6 +180,7 @@ def record(rows, args, speedup, gap, extrapolated, argv=(), tight_note=""):
     lines.append(
         f"\n### {stamp}: {available_cores()} CPU cores ({cpu}), load average at the end {load}, torch {torch.__version__}, "
         f"scikit-learn {sklearn.__version__}; sklearn mode `{args.sklearn_mode}`, max_iter {args.sklearn_max_iter}, "
+        f"tol {args.sklearn_tol:g}, "
         f"grid {args.num_l2} values "
         f"[{args.l2_min:g}, {args.l2_max:g}]{'; sklearn sweep EXTRAPOLATED from a subset of the grid' if extrapolated else ''}\n"
     )
@@ -221,6 +222,8 @@ def main(argv=None):
     ap.add_argument("--sklearn-mode", choices=("loop", "warm_start"), default="loop")
     ap.add_argument("--sklearn-max-iter", type=int, default=100,
                     help="scikit-learn's max_iter (its default 100; raise it as a user does after ConvergenceWarnings)")
+    ap.add_argument("--sklearn-tol", type=float, default=1e-4,
+                    help="scikit-learn's tol (its default 1e-4); a tight value (1e-8) makes both sides exact optima")
     ap.add_argument("--sklearn-subset", type=int, default=None,
                     help="time sklearn on this many grid values only and extrapolate (stated in the output)")
     ap.add_argument("--skip-sklearn", action="store_true", help="time our probe only")
@@ -250,7 +253,8 @@ def main(argv=None):
               f"test top-1 {100 * ours['test_top1']:.2f}", flush=True)
         if args.skip_sklearn:
             continue
-        sk = run_sklearn(tr, va, te, l2s, args.sklearn_mode, args.sklearn_subset, args.sklearn_max_iter)
+        sk = run_sklearn(tr, va, te, l2s, args.sklearn_mode, args.sklearn_subset, args.sklearn_max_iter,
+                         args.sklearn_tol)
         note = (f" (EXTRAPOLATED from {sk['measured_values']} of {len(l2s)} grid values)" if sk["extrapolated"] else "")
         print(f"sklearn: {sk['wall']:.1f} s wall, {sk['cpu']:.1f} s CPU{note}, {sk['warnings']} ConvergenceWarnings, "
               f"selected l2={sk['l2']:.3g}, test top-1 {100 * sk['test_top1']:.2f}", flush=True)
