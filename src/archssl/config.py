@@ -129,6 +129,7 @@ def check_names(cfg: dict) -> list[dict]:
     for i, m in enumerate(cfg["methods"]):
         if m not in METHODS:
             raise ConfigError(f"config key 'methods[{i}]': unknown SSL method {m!r}; known: {', '.join(METHODS.names())}")
+    pretrain_schema = None  # read once, when a method overrides a pretrain section
     for m, mp in cfg["pretrain"]["method_params"].items():
         if m not in METHODS:
             raise ConfigError(f"config key 'pretrain.method_params.{m}': unknown SSL method {m!r}; "
@@ -141,8 +142,8 @@ def check_names(cfg: dict) -> list[dict]:
         _check_pretrain_set(mp, f"pretrain.method_params.{m}", d["pretrain"])
         for key in ("augment", "optimizer", "epochs"):  # the same schema as the pretrain.<key> they replace
             if key in mp:
-                section = load_schema()["properties"]["pretrain"]["properties"][key]
-                _check_section(mp[key], section, f"pretrain.method_params.{m}.{key}")
+                pretrain_schema = pretrain_schema or load_schema()["properties"]["pretrain"]["properties"]
+                _check_section(mp[key], pretrain_schema[key], f"pretrain.method_params.{m}.{key}")
     for m in cfg["methods"]:
         name, _ = pretrain_set(cfg, m)
         if "labels" in METHODS.get(m).batch_inputs and DATASETS.get(name).num_classes < 2:

@@ -13,8 +13,6 @@ from archssl.data import get_dataset
 from archssl.methods import METHODS
 from archssl.methods.patches import PatchConfig
 
-PATCH_KEYS = PatchConfig.KEYS
-
 # fills defaults from workflow/schemas/config.schema.yaml, checks every name against its registry and
 # raises ConfigError naming the key at fault, before any job is scheduled
 ARCH_SPECS = {arch_id(s): s for s in validate_config(config)}
@@ -102,7 +100,7 @@ def features_params(method):
     d = config["data"]
     if config["features"]["patch_eval"] == "patch_average" and METHODS.get(method).patch_based:
         mp = config["pretrain"]["method_params"].get(method, {})
-        f["patches"] = {k: mp[k] for k in PATCH_KEYS if k in mp}
+        f["patches"] = {k: mp[k] for k in PatchConfig.KEYS if k in mp}
     return {**f, "data": {**DATA_LOCATIONS, "image_size": d["image_size"], "options": d["options"]}}
 
 

@@ -47,19 +47,6 @@ def iter_features(backbone, dataset, taps: Sequence[str], device, batch_size: in
         yield {t: out[t].float().cpu().numpy() for t in taps}, np.asarray(y)
 
 
-def extract_split(backbone, dataset, taps: Sequence[str], device, batch_size: int = 512,
-                  num_workers: int = 0, patches: PatchConfig | None = None
-                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Features of every tap for one split in memory: ({tap: (N, D)}, labels) (see :func:`iter_features`)."""
-    feats: dict[str, list[np.ndarray]] = {t: [] for t in taps}
-    labels: list[np.ndarray] = []
-    for f, y in iter_features(backbone, dataset, taps, device, batch_size, num_workers, patches):
-        for t in taps:
-            feats[t].append(f[t])
-        labels.append(y)
-    return {t: np.concatenate(v) for t, v in feats.items()}, np.concatenate(labels)
-
-
 def extract_to_file(backbone, open_split, out: Path, taps: Sequence[str], attrs: dict,
                     splits: Sequence[str] = ("train", "val", "test"), batch_size: int = 512,
                     dtype: str = "float32", device: str = "auto", num_workers: int = 0,

@@ -196,27 +196,12 @@ def write_features(
     path = Path(path)
     if not splits:
         raise FeatureFileError(f"{path}: no splits to write")
-    taps: list[str] | None = None
-    checked = {}
-    for split, payload in splits.items():
-        if split not in SPLITS:
-            raise FeatureFileError(f"{path}: unknown split {split!r}; expected one of {SPLITS}")
-        labels, indices = _validate_split_arrays(path, split, payload, taps)
-        taps = list(payload["features"])
-        checked[split] = (labels, indices)
-    assert taps is not None
-    _check_header_args(path, attrs, taps, dtype)
-    dims = {}
-    for split, payload in splits.items():
-        for tap, arr in payload["features"].items():
-            d = np.asarray(arr).shape[1]
-            if dims.setdefault(tap, d) != d:
-                raise FeatureFileError(f"{path}: tap {tap!r} has dimension {d} in {split!r} but {dims[tap]} elsewhere")
-
-    with FeatureWriter(path, attrs, taps, dtype=dtype, compression=compression) as w:
-        for split, payload in splits.items():
-            labels, indices = checked[split]
-            w.append(split, payload["features"], labels, indices)
+    first, payload = next(iter(splits.items()))
+    _validate_split_arrays(path, first, payload, None)  # its taps are the file's: every split must share them
+    # the writer checks every split (names, shapes, taps, dimensions, finiteness) and leaves no file on error
+    with FeatureWriter(path, attrs, list(payload["features"]), dtype=dtype, compression=compression) as w:
+        for split, p in splits.items():
+            w.append(split, p["features"], p["labels"], p["indices"])
     return path
 
 

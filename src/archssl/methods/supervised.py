@@ -3,7 +3,7 @@ pretraining set's labels (one augmented view per image), then probed like every 
 
 It needs a labelled pretraining set: the mini suite's ``pool`` has no labels (every target is -1), so give
 the supervised run its own labelled set with ``pretrain.method_params.supervised.dataset`` (and ``split``,
-default ``data.pretrain_split``) while the SSL methods keep ``data.pretrain``; in the mini suite, e.g.
+default ``train``) while the SSL methods keep ``data.pretrain``; in the mini suite, e.g.
 ``dataset: photo_source`` (its train split). Config validation stops a supervised run whose pretraining set
 has no labels, naming the key. The class count comes from ``num_classes`` or, when null, from the dataset's
 labels (``dataset.labels`` / ``dataset.targets``, else a pass over the items).

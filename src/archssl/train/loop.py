@@ -21,9 +21,8 @@ augmentations run in float32, batched on the device (``archssl.train.augment``).
 
 from __future__ import annotations
 
-import dataclasses
-
 import csv
+import dataclasses
 import io
 import logging
 import time

@@ -297,8 +297,9 @@ def available_cores() -> int:
     every core this process may run on."""
     from archssl.utils import granted_threads
 
-    if granted_threads():
-        return granted_threads()
+    granted = granted_threads()
+    if granted:
+        return granted
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -501,25 +501,25 @@ class LogRegSolver:
         out[-1] -= self.mu @ self.theta[:-1]
         return out
 
+    def _centred(self, theta: np.ndarray) -> np.ndarray:
+        """``[W; b]`` for the raw features -> the same model on the centred features (``b' = b + mu W``)."""
+        th = np.array(theta, dtype=np.float64, copy=True)
+        th[-1] += self.mu @ th[:-1]
+        return th
+
     def set_theta(self, theta: np.ndarray) -> None:
         """Start from ``[W; b]`` given for the raw features (clears the curvature memory)."""
-        th = np.array(theta, dtype=np.float64, copy=True)
+        th = np.asarray(theta)
         if th.shape != (self.d + 1, self.K):
             raise ValueError(f"theta must have shape {(self.d + 1, self.K)}, got {th.shape}")
-        th[-1] += self.mu @ th[:-1]
-        self.theta = th
+        self.theta = self._centred(th)
         self.mem.clear()
         self._refresh()
 
     def scores(self, X: np.ndarray, theta: np.ndarray | None = None, chunk: int = 65536) -> np.ndarray:
         """Logits (N, K) float64 for raw features ``X`` (current state, or ``theta`` = [W; b] for raw features)."""
         torch = self.torch
-        if theta is None:
-            th_c = self.theta
-        else:
-            th_c = np.array(theta, dtype=np.float64, copy=True)
-            th_c[-1] += self.mu @ th_c[:-1]
-        th = torch.from_numpy(th_c).to(self.device, self.cdtype)
+        th = torch.from_numpy(self.theta if theta is None else self._centred(theta)).to(self.device, self.cdtype)
         mu = torch.from_numpy(self.mu).to(self.device, self.cdtype)
         out = np.empty((X.shape[0], self.K))
         with torch.inference_mode():
