@@ -33,3 +33,14 @@ def test_provenance_keeps_the_config_order_and_reads_the_spec_files(tmp_path):
     prov = json.loads((tmp_path / "provenance.json").read_text())
     assert prov["architectures"] == specs
     assert {"torch", "torchvision", "snakemake"} <= set(prov["packages"])
+
+
+def test_a_missing_spec_file_is_named_without_a_traceback(tmp_path, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as e:
+        main(["provenance", "--config", "{}", "--specs", str(tmp_path / "nope.yaml"),
+              "--config-out", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "p.json")])
+    assert e.value.code != 0
+    assert f"{tmp_path / 'nope.yaml'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()

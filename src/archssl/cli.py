@@ -43,10 +43,10 @@ def _json_arg(s: str) -> dict:
 
 
 def _load_yaml(path: str | Path) -> dict:
-    import yaml
+    """A YAML file; a missing or malformed one is a ConfigError naming it (reported without a traceback)."""
+    from archssl.config import load_config
 
-    with open(path) as f:
-        return yaml.safe_load(f)
+    return load_config(path)
 
 
 def _dataset_root(name: str, params: dict) -> Path:
