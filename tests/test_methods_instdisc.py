@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from archssl.archs import build
 from archssl.methods import METHODS
+from archssl.methods import instdisc as instdisc_mod
 from archssl.methods.instdisc import bank_logits, bank_update, nce_loss
 
 SPEC = {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}
@@ -47,9 +48,19 @@ def data():
     return bank, f, pos, neg, n_data
 
 
-def test_bank_logits_put_the_positive_first(data):
+@pytest.mark.parametrize("factor", [0, 4], ids=["gather-entries", "whole-bank-product"])
+def test_bank_logits_put_the_positive_first(data, monkeypatch, factor):
+    # n = 30, K + 1 = 8: factor 4 takes the whole-bank product, 0 the gather of the sampled entries
+    monkeypatch.setattr(instdisc_mod, "FULL_BANK_FACTOR", factor)
     bank, f, pos, neg, _ = data
+    f = f.clone().requires_grad_(True)
     lg = bank_logits(f, bank, pos, neg)
+    # the gradient w.r.t. the features: d sum(w * lg) / df_i = sum_c w_ic v_(idx_ic)
+    w = torch.linspace(-1, 1, lg.numel(), dtype=lg.dtype).view_as(lg)
+    (lg * w).sum().backward()
+    idx = torch.cat([pos[:, None], neg], 1)
+    torch.testing.assert_close(f.grad, torch.einsum("nk,nkd->nd", w, bank[idx]), rtol=0, atol=1e-12)
+    lg = lg.detach()
     assert lg.shape == (5, 8)
     for i in range(5):
         assert abs(float(lg[i, 0] - bank[pos[i]] @ f[i])) < 1e-12

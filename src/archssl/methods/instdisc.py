@@ -37,6 +37,8 @@ log = logging.getLogger("archssl.methods.instdisc")
 
 #: above this K/n (the noise mass K * Pn) NCE with a fixed Z is unstable (the paper: 4096 / 1.28M = 0.003)
 NCE_MAX_NOISE_RATIO = 0.1
+#: bank_logits multiplies by the whole bank when it has at most this many times the K + 1 entries per row
+FULL_BANK_FACTOR = 4
 from archssl.methods.common import full_precision
 from archssl.methods.heads import head_from_cfg
 
@@ -55,8 +57,16 @@ def nce_loss(out: torch.Tensor, n_data: int) -> torch.Tensor:
 
 @full_precision
 def bank_logits(f: torch.Tensor, bank: torch.Tensor, pos_idx: torch.Tensor, neg_idx: torch.Tensor) -> torch.Tensor:
-    """(N, K + 1) dot products ``[v_pos . f, v_neg_1 . f, ...]``: positive in column 0."""
+    """(N, K + 1) dot products ``[v_pos . f, v_neg_1 . f, ...]``: positive in column 0.
+
+    When the bank is small against the K + 1 entries each row needs (n <= ``FULL_BANK_FACTOR`` (K + 1), e.g.
+    K = 4096 on a 5,000-image pool), one product with the whole bank, ``f @ bank^T`` (N, n), then a gather, is
+    far cheaper than gathering an (N, K + 1, D) copy of the bank (forward + backward at batch 128, K = 4096,
+    n = 5,000, D = 128, one CPU thread: 0.30 s -> 0.009 s per step);
+    otherwise (the paper's 1.28M-entry bank) only the sampled entries are read. Same values either way."""
     idx = torch.cat([pos_idx[:, None], neg_idx], 1)
+    if bank.shape[0] <= FULL_BANK_FACTOR * idx.shape[1]:
+        return (f @ bank.T).gather(1, idx)
     v = bank[idx]  # (N, K + 1, D)
     return torch.einsum("nkd,nd->nk", v, f)
 
