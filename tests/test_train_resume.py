@@ -128,3 +128,65 @@ def test_a_methods_own_optimizer_and_epochs_replace_the_shared_ones(tmp_path, mo
     assert [r["epoch"] for r in rows(tmp_path / "metrics.csv")] == ["1"]
     assert built == [{"name": "sgd", "lr": 0.05}]
     assert torch.load(tmp_path / "backbone.pt", weights_only=False)["epochs"] == 1
+
+
+def _nan_grad_on_calls(param, calls):
+    """A gradient hook that turns ``param``'s gradient into NaN on the given (1-based) backward calls."""
+    seen = {"n": 0}
+
+    def hook(grad):
+        seen["n"] += 1
+        return torch.full_like(grad, float("nan")) if seen["n"] in calls else grad
+
+    param.register_hook(hook)
+
+
+def test_a_step_with_nonfinite_gradients_is_skipped(tmp_path, monkeypatch, caplog):
+    """A finite loss with a NaN gradient (a oneDNN bf16 corner case) skips that step, names the parameter,
+    and the run finishes with finite weights; the skipped step leaves the weights as they were."""
+    import archssl.train.loop as loop
+
+    real_build = loop.build_method
+    built = []
+
+    def build(method, spec, params):
+        m = real_build(method, spec, params)
+        _nan_grad_on_calls(m.backbone.stem[0].weight, {2})
+        built.append(m)
+        return m
+
+    monkeypatch.setattr(loop, "build_method", build)
+    stepped = []
+    real_step = torch.optim.SGD.step
+    monkeypatch.setattr(torch.optim.SGD, "step", lambda self, *a, **k: stepped.append(1) or real_step(self, *a, **k))
+    cfg = config("rotation", epochs=1)
+    cfg.optimizer = {"name": "sgd", "lr": 0.05}
+    with caplog.at_level("WARNING", logger="archssl.pretrain"):
+        pretrain(SPEC, Images(64), cfg, tmp_path)  # 4 steps of 16
+    assert len(stepped) == 3
+    assert any("non-finite gradients in backbone.stem.0.weight" in r.message and "step skipped" in r.message
+               for r in caplog.records)
+    assert all(torch.isfinite(v).all() for v in weights(tmp_path / "backbone.pt").values() if v.is_floating_point())
+
+
+def test_too_many_nonfinite_steps_stop_the_run(tmp_path, monkeypatch):
+    import archssl.train.loop as loop
+
+    real_build = loop.build_method
+    monkeypatch.setattr(loop, "build_method", lambda *a: (lambda m: _nan_grad_on_calls(
+        m.backbone.stem[0].weight, set(range(1, 100))) or m)(real_build(*a)))
+    with pytest.raises(FloatingPointError, match=r"steps of epoch 1 had non-finite gradients.*precision: fp32"):
+        pretrain(SPEC, Images(64), config("rotation", epochs=1), tmp_path)
+    assert not (tmp_path / "backbone.pt").exists()
+
+
+def test_a_nonfinite_backbone_is_never_written(tmp_path, monkeypatch):
+    from archssl.methods.rotation import Rotation
+
+    def poison(self):
+        self.backbone.stem[1].running_var.fill_(float("nan"))
+
+    monkeypatch.setattr(Rotation, "after_step", poison, raising=False)
+    with pytest.raises(FloatingPointError, match=r"non-finite values in stem\.1\.running_var; not writing backbone\.pt"):
+        pretrain(SPEC, Images(32), config("rotation", epochs=1), tmp_path)
+    assert not (tmp_path / "backbone.pt").exists()

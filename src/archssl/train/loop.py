@@ -17,6 +17,12 @@ GPUs and on oneDNN CPUs alike) and runs under bf16 autocast where ``precision`` 
 and on CPUs with native bf16, AMX or AVX512-BF16, where it about doubles ResNet throughput; ``bf16``:
 always; ``fp32``: never). Losses are computed in float32 either way (``methods.common.full_precision``) and
 augmentations run in float32, batched on the device (``archssl.train.augment``).
+
+Non-finite values: a non-finite loss stops the run (lower the learning rate). A step whose gradients hold
+NaN/inf although its loss is finite (seen with oneDNN's bf16 depthwise convolutions on 1-pixel-wide maps:
+the unused taps of a 7-px Jigsaw patch's last stages) is skipped, as a mixed-precision gradient scaler does,
+with a warning naming the parameters; more than ``MAX_SKIPPED_FRACTION`` of an epoch's steps (and more than
+one) skipped stops the run. A backbone with a non-finite weight or statistic is never written: the run stops naming the tensor.
 """
 
 from __future__ import annotations
@@ -126,6 +132,26 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
 
 
 BN_CALIBRATION_IMAGES = 4096
+#: more skipped (non-finite gradient) steps than this fraction of an epoch stop the run
+MAX_SKIPPED_FRACTION = 0.1
+
+
+def nonfinite_grads(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters whose gradient holds NaN/inf (one fused max-norm over all gradients first:
+    the common all-finite case costs one reduction)."""
+    named = [(n, p.grad) for n, p in model.named_parameters() if p.grad is not None]
+    if not named:
+        return []
+    total = torch.nn.utils.get_total_norm([g for _, g in named], norm_type=float("inf"))
+    if torch.isfinite(total):
+        return []
+    return [n for n, g in named if not torch.isfinite(g).all()]
+
+
+def nonfinite_tensors(state: dict) -> list[str]:
+    """Keys of the floating-point tensors of ``state`` holding NaN/inf."""
+    return [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+
 
 
 def calibrate_untrained(backbone, dataset, cfg: PretrainConfig, device, mem_format) -> int:
@@ -212,6 +238,7 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
                                              batch_size=cfg.batch_size, shuffle=False, drop_last=True,
                                              num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
         sums: dict[str, float] = {}
+        skipped = 0
         for i, (images, targets) in enumerate(loader):
             step = epoch * steps_per_epoch + i
             lr = lr_at(step, total_steps, warmup_steps, base_lr, cfg.final_lr, cfg.cosine)
@@ -232,7 +259,17 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
                                          f"lower pretrain.optimizer.lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            bad = nonfinite_grads(model)
+            if bad:
+                skipped += 1
+                log.warning("epoch %d, step %d: non-finite gradients in %s (loss %.4g is finite); step skipped",
+                            epoch + 1, i + 1, ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""), float(loss.detach()))
+                if skipped > max(1.0, MAX_SKIPPED_FRACTION * steps_per_epoch):
+                    raise FloatingPointError(
+                        f"{skipped} of {i + 1} steps of epoch {epoch + 1} had non-finite gradients (last: "
+                        f"{', '.join(bad[:5])}); try pretrain.precision: fp32 or a lower pretrain.optimizer.lr")
+            else:
+                opt.step()
             model.after_step()
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             for k, v in metrics.items():
@@ -260,6 +297,11 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
         rows = [{"epoch": 0, "loss": float("nan"), "seconds": time.perf_counter() - t0}]
     _write_metrics(metrics_path, rows)
     backbone_state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
+    bad = nonfinite_tensors(backbone_state)
+    if bad:
+        raise FloatingPointError(f"{out_dir}: the trained backbone has non-finite values in {', '.join(bad[:5])}"
+                                 f"{' ...' if len(bad) > 5 else ''}; not writing {final_path.name}. Delete "
+                                 f"{ckpt_path} and rerun with pretrain.precision: fp32 or a lower pretrain.optimizer.lr")
     with atomic_path(final_path) as tmp:
         torch.save({"format": CKPT_FORMAT, "spec": spec, "method": cfg.method, "fingerprint": fp,
                     "epochs": cfg.epochs, "code_version": code_version(), "state_dict": backbone_state}, tmp)
