@@ -54,6 +54,8 @@ def test_presets_are_valid(preset):
      "config key 'pretrain.method_params.rotation.optimizer.lr'"),
     (lambda c: c["pretrain"]["method_params"].update(rotation={"epochs": 0}),
      "config key 'pretrain.method_params.rotation.epochs'"),
+    (lambda c: c["pretrain"]["method_params"].update(jigsaw={"precision": "fp16"}),
+     "config key 'pretrain.method_params.jigsaw.precision'"),
     (lambda c: c.update(methods=["random", "supervised"]),
      "config key 'data.pretrain': method 'supervised' needs a labelled pretraining set, but 'pool' has no labels"),
     (lambda c: c.update(methods=["random", "supervised"]) or c["pretrain"]["method_params"].update(

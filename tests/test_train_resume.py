@@ -116,17 +116,22 @@ def test_method_augment_overrides_and_precision():
 
 
 def test_a_methods_own_optimizer_and_epochs_replace_the_shared_ones(tmp_path, monkeypatch):
-    """method_params.<m>.optimizer / .epochs: the loop builds the method's optimiser and runs its epochs."""
+    """method_params.<m>.optimizer / .epochs / .precision: the loop builds the method's optimiser, runs its
+    epochs, at its precision."""
     import archssl.train.loop as loop
 
-    built = []
+    built, precisions = [], []
     real = loop.build_optimizer
     monkeypatch.setattr(loop, "build_optimizer", lambda params, cfg, bs: built.append(cfg) or real(params, cfg, bs))
-    cfg = config("rotation", epochs=3)
-    cfg.method_params = {**cfg.method_params, "epochs": 1, "optimizer": {"name": "sgd", "lr": 0.05}}
+    real_amp = loop.autocast_dtype
+    monkeypatch.setattr(loop, "autocast_dtype", lambda p, *a, **k: precisions.append(p) or real_amp(p, *a, **k))
+    cfg = config("rotation", epochs=3, precision="bf16")
+    cfg.method_params = {**cfg.method_params, "epochs": 1, "optimizer": {"name": "sgd", "lr": 0.05},
+                         "precision": "fp32"}
     pretrain(SPEC, Images(32), cfg, tmp_path)
     assert [r["epoch"] for r in rows(tmp_path / "metrics.csv")] == ["1"]
     assert built == [{"name": "sgd", "lr": 0.05}]
+    assert precisions == ["fp32"]
     assert torch.load(tmp_path / "backbone.pt", weights_only=False)["epochs"] == 1
 
 

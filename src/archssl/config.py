@@ -140,7 +140,7 @@ def check_names(cfg: dict) -> list[dict]:
                 raise ConfigError(f"config key 'pretrain.method_params.{m}.{k}': unknown key; "
                                   f"known: {', '.join(sorted(allowed))}")
         _check_pretrain_set(mp, f"pretrain.method_params.{m}", d["pretrain"])
-        for key in ("augment", "optimizer", "epochs"):  # the same schema as the pretrain.<key> they replace
+        for key in ("augment", "optimizer", "epochs", "precision"):  # the schema of the pretrain.<key> they replace
             if key in mp:
                 pretrain_schema = pretrain_schema or load_schema()["properties"]["pretrain"]["properties"]
                 _check_section(mp[key], pretrain_schema[key], f"pretrain.method_params.{m}.{key}")

@@ -168,13 +168,15 @@ def calibrate_untrained(backbone, dataset, cfg: PretrainConfig, device, mem_form
 
 
 def with_method_overrides(cfg: PretrainConfig) -> PretrainConfig:
-    """A method's own ``optimizer`` (replaces ``pretrain.optimizer`` whole) and ``epochs`` from its
-    method_params (e.g. SGD for the pretext tasks, LARS for SimCLR, as in the studies)."""
+    """A method's own ``optimizer`` (replaces ``pretrain.optimizer`` whole), ``epochs`` and ``precision`` from
+    its method_params (e.g. SGD for the pretext tasks, LARS for SimCLR, as in the studies; fp32 for a method
+    that meets a bf16 kernel problem)."""
     own = cfg.method_params
-    if "optimizer" not in own and "epochs" not in own:
+    if not {"optimizer", "epochs", "precision"} & set(own):
         return cfg
     return dataclasses.replace(cfg, optimizer=dict(own.get("optimizer", cfg.optimizer)),
-                               epochs=int(own.get("epochs", cfg.epochs)))
+                               epochs=int(own.get("epochs", cfg.epochs)),
+                               precision=str(own.get("precision", cfg.precision)))
 
 
 def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after_epochs: int | None = None) -> Path:
