@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.common import full_precision
+from archssl.methods.heads import head_from_cfg
 
 log = logging.getLogger("archssl.methods.instdisc")
 
@@ -39,8 +41,6 @@ log = logging.getLogger("archssl.methods.instdisc")
 NCE_MAX_NOISE_RATIO = 0.1
 #: bank_logits multiplies by the whole bank when it has at most this many times the K + 1 entries per row
 FULL_BANK_FACTOR = 4
-from archssl.methods.common import full_precision
-from archssl.methods.heads import head_from_cfg
 
 
 @full_precision

@@ -19,10 +19,11 @@ always; ``fp32``: never). Losses are computed in float32 either way (``methods.c
 augmentations run in float32, batched on the device (``archssl.train.augment``).
 
 Non-finite values: a non-finite loss stops the run (lower the learning rate). A step whose gradients hold
-NaN/inf although its loss is finite (seen with oneDNN's bf16 depthwise convolutions on 1-pixel-wide maps:
-the unused taps of a 7-px Jigsaw patch's last stages) is skipped, as a mixed-precision gradient scaler does,
+NaN/inf although its loss is finite (seen on CPU under bf16 autocast: a MobileNetV2 trained on 7-px patches
+got NaN in the depthwise-convolution taps that its 1-pixel-wide last maps never use; gone in fp32) is skipped, as a mixed-precision gradient scaler does,
 with a warning naming the parameters; more than ``MAX_SKIPPED_FRACTION`` of an epoch's steps (and more than
-one) skipped stops the run. A backbone with a non-finite weight or statistic is never written: the run stops naming the tensor.
+one) skipped stops the run. A backbone with a non-finite weight or statistic is never written: the run stops
+naming the tensor.
 """
 
 from __future__ import annotations
@@ -151,7 +152,6 @@ def nonfinite_grads(model: torch.nn.Module) -> list[str]:
 def nonfinite_tensors(state: dict) -> list[str]:
     """Keys of the floating-point tensors of ``state`` holding NaN/inf."""
     return [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
-
 
 
 def calibrate_untrained(backbone, dataset, cfg: PretrainConfig, device, mem_format) -> int:
