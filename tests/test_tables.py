@@ -110,3 +110,16 @@ def test_accuracy_table_order_does_not_depend_on_the_probe_file_order(study):
     b = build_tables(root / "study.json", root / "t2")["accuracy"]
     pd.testing.assert_frame_equal(a, b)
     assert (root / "t1" / "accuracy.csv").read_text() == (root / "t2" / "accuracy.csv").read_text()
+
+
+def test_honesty_gain_that_cancels_is_an_exact_tie():
+    from archssl.analysis.tables import honesty_table
+
+    # +0.1 on one architecture and -0.1 on the other: float arithmetic gives -1.4e-17, the table must say 0
+    rows = [("simclr", "a", 0.7), ("simclr", "b", 0.1), ("random", "a", 0.6), ("random", "b", 0.2)]
+    acc = pd.DataFrame([{"method": m, "arch": a, "dataset": "d", "metric": "top1", "value": v, "primary": True,
+                         "family": "resnet", "params": 1, "tap": "prelogits"} for m, a, v in rows])
+    assert ((0.7 - 0.6) + (0.1 - 0.2)) / 2 != 0.0
+    row = honesty_table(acc, "random").iloc[0]
+    assert row["mean_gain"] == 0.0 and not row["mean_gain"] > 0
+    assert row["wins"] == 1
