@@ -14,8 +14,9 @@ the mini config's head (mlp 512 -> 128), LARS, NT-Xent at temperature 0.5, the S
   format; one warm-up step, then ``--steps`` timed steps. It runs with every ``--ref-workers`` value and the
   fastest counts.
 
-Both use the same synthetic 32 px images (smooth random noise) and the same torch thread count. The ratio
-is from one run; on a shared machine timings are noisy (the load average is recorded before and after).
+Both use the same synthetic 32 px images (smooth random noise) and the same torch thread count. ``--spec``
+times another architecture (a JSON spec, e.g. the mini_methods MobileNetV2, to see whether ``precision: auto``
+is the faster choice for it on this CPU). The ratio is from one run; on a shared machine timings are noisy (the load average is recorded before and after).
 The last line printed is the ratio ours / reference.
 
     PYTHONPATH=src .venv/bin/python benchmarks/pretrain_throughput.py --record
@@ -25,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import datetime as _dt
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
@@ -80,7 +83,7 @@ class TwoViews(torch.utils.data.Dataset):
         return self.tf(img), self.tf(img)
 
 
-def run_ours(ds: Images, batch: int, precision: str) -> float:
+def run_ours(spec: dict, ds: Images, batch: int, precision: str) -> float:
     from archssl.train.loop import PretrainConfig, pretrain
 
     cfg = PretrainConfig(method="simclr", epochs=2, batch_size=batch, image_size=32, seed=0, optimizer=OPT,
@@ -88,13 +91,13 @@ def run_ours(ds: Images, batch: int, precision: str) -> float:
                          checkpoint_every=100, device="cpu" if not torch.cuda.is_available() else "auto",
                          precision=precision)
     with tempfile.TemporaryDirectory() as d:
-        pretrain(SPEC, ds, cfg, Path(d))
+        pretrain(spec, ds, cfg, Path(d))
         with open(Path(d) / "metrics.csv") as f:
             rows = list(csv.DictReader(f))
     return float(rows[-1]["images_per_s"])
 
 
-def run_reference(ds: Images, batch: int, steps: int, workers: int) -> float:
+def run_reference(spec: dict, ds: Images, batch: int, steps: int, workers: int) -> float:
     from archssl.archs import build
     from archssl.methods import METHODS
     from archssl.methods.simclr import nt_xent
@@ -102,7 +105,7 @@ def run_reference(ds: Images, batch: int, steps: int, workers: int) -> float:
 
     torch.manual_seed(0)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = METHODS.get("simclr")(build(SPEC), {"temperature": 0.5, "head": HEAD}).to(dev)
+    model = METHODS.get("simclr")(build(spec), {"temperature": 0.5, "head": HEAD}).to(dev)
     opt = LARS([p for p in model.parameters() if p.requires_grad], lr=0.1, momentum=0.9, weight_decay=1e-6)
     loader = torch.utils.data.DataLoader(TwoViews(ds, 32), batch_size=batch, shuffle=True, drop_last=True,
                                          num_workers=workers, persistent_workers=False)
@@ -145,6 +148,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: nproc)")
     ap.add_argument("--ref-workers", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--fp32", action="store_true", help="also time ours with precision: fp32")
+    ap.add_argument("--spec", type=json.loads, default=SPEC, help="architecture spec as JSON (default: %(default)s)")
     ap.add_argument("--record", action="store_true", help="append the figures to benchmarks/RESULTS.md")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads or os.cpu_count() or 1)
@@ -155,15 +159,15 @@ def main(argv=None) -> int:
     from archssl.train.loop import autocast_dtype
 
     auto = "bf16" if autocast_dtype("auto", torch.device("cpu")) is not None else "fp32"
-    ours = run_ours(ds, a.batch, "auto")
+    ours = run_ours(a.spec, ds, a.batch, "auto")
     print(f"ours (precision auto = {auto}, channels_last, batched augmentations): {ours:8.1f} images/s", flush=True)
     ours_fp32 = None
     if a.fp32:
-        ours_fp32 = run_ours(ds, a.batch, "fp32")
+        ours_fp32 = run_ours(a.spec, ds, a.batch, "fp32")
         print(f"ours (precision fp32, channels_last, batched augmentations): {ours_fp32:8.1f} images/s", flush=True)
     refs = {}
     for w in a.ref_workers:
-        refs[w] = run_reference(Images(a.batch * (a.steps + 1)), a.batch, a.steps, w)  # + the warm-up batch
+        refs[w] = run_reference(a.spec, Images(a.batch * (a.steps + 1)), a.batch, a.steps, w)  # + the warm-up batch
         print(f"reference (torchvision v2 per sample, {w} workers, fp32, NCHW): {refs[w]:8.1f} images/s", flush=True)
     best_w = max(refs, key=refs.get)
     ratio = ours / refs[best_w]
@@ -175,7 +179,7 @@ def main(argv=None) -> int:
                  f"{torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}; torch {torch.__version__}, "
                  f"{torch.get_num_threads()} threads; load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
                  f"after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} (shared machine: noisy).\n",
-                 f"Setting: 32 px, batch {a.batch}, ResNet basic [1,1,1,1] width 16 (cifar stem), SimCLR head mlp 512-128, "
+                 f"Setting: 32 px, batch {a.batch}, architecture `{json.dumps(a.spec)}`, SimCLR head mlp 512-128, "
                  f"LARS; {a.steps} timed steps each (ours: 2nd epoch of {a.steps} steps; reference: after 1 warm-up step).\n",
                  "| pipeline | images/s |", "|---|---:|",
                  f"| ours: batched augmentations, channels_last, precision auto (= {auto} here) | {ours:.1f} |"]
@@ -185,7 +189,8 @@ def main(argv=None) -> int:
                   for w, r in refs.items()]
         lines += ["", f"Ratio ours / fastest reference ({best_w} workers): **{ratio:.2f}x**"
                   + (f"; ours in fp32: {ours_fp32 / refs[best_w]:.2f}x" if ours_fp32 else "") + ".", "",
-                  "Re-run: `PYTHONPATH=src .venv/bin/python benchmarks/pretrain_throughput.py " + " ".join(sys.argv[1:]) + "`", ""]
+                  "Re-run: `PYTHONPATH=src .venv/bin/python benchmarks/pretrain_throughput.py "
+                  + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv)) + "`", ""]
         with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
             f.write("\n".join(lines))
     print(f"speed-up ours / reference ({best_w} workers): {ratio:.2f}x")

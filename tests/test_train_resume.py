@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from archssl.methods import METHODS
-from archssl.train.loop import PretrainConfig, autocast_dtype, effective_augment, load_backbone, pretrain
+from archssl.analysis import tables
+from archssl.train.loop import STANDARD_COLUMNS, PretrainConfig, autocast_dtype, effective_augment, load_backbone, pretrain
 
 SPEC = {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}
 
@@ -92,9 +93,12 @@ def test_every_method_trains_through_the_loop(tmp_path, method):
     out = pretrain(SPEC, Images(48, size), config(method, epochs=1, size=size), tmp_path)
     assert out.name == "backbone.pt"
     r = rows(tmp_path / "metrics.csv")
-    extra = [c for c in r[0] if c not in ("epoch", "loss", "lr", "images_per_s", "seconds")]
+    assert list(r[0])[-len(STANDARD_COLUMNS) + 2:] == list(STANDARD_COLUMNS[2:])  # lr ... skipped_steps last
+    assert tables.STANDARD_COLUMNS == STANDARD_COLUMNS
+    extra = [c for c in r[0] if c not in STANDARD_COLUMNS]
     assert extra[0] == METHODS.get(method).pretext_metric
     assert math.isfinite(float(r[0]["loss"])) and math.isfinite(float(r[0][extra[0]]))
+    assert int(r[0]["skipped_steps"]) == 0
 
 
 def test_supervised_on_an_unlabelled_set_names_the_fix(tmp_path):
@@ -169,6 +173,7 @@ def test_a_step_with_nonfinite_gradients_is_skipped(tmp_path, monkeypatch, caplo
     with caplog.at_level("WARNING", logger="archssl.pretrain"):
         pretrain(SPEC, Images(64), cfg, tmp_path)  # 4 steps of 16
     assert len(stepped) == 3
+    assert [int(r["skipped_steps"]) for r in rows(tmp_path / "metrics.csv")] == [1]
     assert any("non-finite gradients in backbone.stem.0.weight" in r.message and "step skipped" in r.message
                for r in caplog.records)
     assert all(torch.isfinite(v).all() for v in weights(tmp_path / "backbone.pt").values() if v.is_floating_point())

@@ -27,6 +27,10 @@ import yaml
 
 from archssl.utils import atomic_path
 
+#: metrics.csv columns that are not the method's own metrics (archssl.train.loop.STANDARD_COLUMNS; kept here
+#: so that the tables job does not import torch; a test checks that the two agree)
+STANDARD_COLUMNS = ("epoch", "loss", "lr", "images_per_s", "seconds", "skipped_steps")
+
 log = logging.getLogger("archssl.tables")
 
 CORRELATIONS = ("pearson", "spearman", "kendall")
@@ -131,7 +135,7 @@ def pretext_table(pretrain_dir: Path, acc: pd.DataFrame) -> pd.DataFrame:
             continue
         m = pd.read_csv(path)
         last = m.iloc[-1]
-        extra = [c for c in m.columns if c not in ("epoch", "loss", "lr", "images_per_s", "seconds")]
+        extra = [c for c in m.columns if c not in STANDARD_COLUMNS]
         rows.append({"method": r.method, "arch": r.arch, "family": r.family, "params": r.params,
                      "epochs": int(last["epoch"]), "loss": float(last["loss"]),
                      "pretext_metric": extra[0] if extra else "",

@@ -3,7 +3,8 @@
 Outputs in ``out_dir``:
 - ``checkpoint.pt``: full training state (model, optimiser, epoch, config hash), written atomically every
   ``checkpoint_every`` epochs; a rerun with the same config resumes from it;
-- ``metrics.csv``: one row per epoch (loss, the method's pretext metric, lr, images/s, seconds);
+- ``metrics.csv``: one row per epoch (loss, the method's pretext metric, lr, images/s, seconds, and the steps
+  skipped for non-finite gradients); :data:`STANDARD_COLUMNS` are the columns every method writes;
 - ``backbone.pt``: the final backbone weights plus provenance, written last and atomically: its presence
   means the run finished.
 
@@ -131,6 +132,9 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(buf.getvalue())
 
+
+#: metrics.csv columns that are not a method's own metrics (those come between ``loss`` and ``lr``)
+STANDARD_COLUMNS = ("epoch", "loss", "lr", "images_per_s", "seconds", "skipped_steps")
 
 BN_CALIBRATION_IMAGES = 4096
 #: more skipped (non-finite gradient) steps than this fraction of an epoch stop the run
@@ -278,7 +282,7 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
                 sums[k] = sums.get(k, 0.0) + float(v)
         secs = time.perf_counter() - t0
         row = {"epoch": epoch + 1, **{k: v / steps_per_epoch for k, v in sums.items()}, "lr": lr,
-               "images_per_s": steps_per_epoch * cfg.batch_size / secs, "seconds": secs}
+               "images_per_s": steps_per_epoch * cfg.batch_size / secs, "seconds": secs, "skipped_steps": skipped}
         rows.append(row)
         log.info("epoch %d/%d  loss %.4f  %s %.3f  lr %.3g  %.0f img/s", epoch + 1, cfg.epochs, row["loss"],
                  model.pretext_metric, row.get(model.pretext_metric, float("nan")), lr, row["images_per_s"])
