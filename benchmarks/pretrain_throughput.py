@@ -7,8 +7,8 @@ the mini config's head (mlp 512 -> 128), LARS, NT-Xent at temperature 0.5, the S
 
 - ours: ``archssl.train.loop.pretrain`` as the workflow runs it (batched augmentations on the device with
   per-sample parameters, channels_last, ``precision: auto`` = bf16 autocast on CPUs with native bf16 such as
-  AMX, else fp32; ``--fp32`` also times ``precision: fp32``), 2 epochs over ``--steps`` batches, the second
-  epoch timed (the first warms up);
+  AMX unless the network has depthwise convolutions, else fp32; ``--fp32`` also times ``precision: fp32``),
+  2 epochs over ``--steps`` batches, the second epoch timed (the first warms up);
 - reference: the plain PyTorch recipe: a Dataset applying ``torchvision.transforms.v2`` per sample (two
   views of each uint8 image) in a DataLoader, the same model and optimiser in fp32 and the default memory
   format; one warm-up step, then ``--steps`` timed steps. It runs with every ``--ref-workers`` value and the
@@ -148,6 +148,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: nproc)")
     ap.add_argument("--ref-workers", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--fp32", action="store_true", help="also time ours with precision: fp32")
+    ap.add_argument("--bf16", action="store_true", help="also time ours with precision: bf16")
     ap.add_argument("--spec", type=json.loads, default=SPEC, help="architecture spec as JSON (default: %(default)s)")
     ap.add_argument("--record", action="store_true", help="append the figures to benchmarks/RESULTS.md")
     a = ap.parse_args(argv)
@@ -158,13 +159,17 @@ def main(argv=None) -> int:
           f"load {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}", flush=True)
     from archssl.train.loop import autocast_dtype
 
-    auto = "bf16" if autocast_dtype("auto", torch.device("cpu")) is not None else "fp32"
+    from archssl.archs import build
+
+    auto = "bf16" if autocast_dtype("auto", torch.device("cpu"), model=build(a.spec)) is not None else "fp32"
     ours = run_ours(a.spec, ds, a.batch, "auto")
     print(f"ours (precision auto = {auto}, channels_last, batched augmentations): {ours:8.1f} images/s", flush=True)
-    ours_fp32 = None
-    if a.fp32:
-        ours_fp32 = run_ours(a.spec, ds, a.batch, "fp32")
-        print(f"ours (precision fp32, channels_last, batched augmentations): {ours_fp32:8.1f} images/s", flush=True)
+    forced = {}
+    for prec in ("fp32", "bf16"):
+        if getattr(a, prec):
+            forced[prec] = run_ours(a.spec, ds, a.batch, prec)
+            print(f"ours (precision {prec}, channels_last, batched augmentations): {forced[prec]:8.1f} images/s",
+                  flush=True)
     refs = {}
     for w in a.ref_workers:
         refs[w] = run_reference(a.spec, Images(a.batch * (a.steps + 1)), a.batch, a.steps, w)  # + the warm-up batch
@@ -183,12 +188,12 @@ def main(argv=None) -> int:
                  f"LARS; {a.steps} timed steps each (ours: 2nd epoch of {a.steps} steps; reference: after 1 warm-up step).\n",
                  "| pipeline | images/s |", "|---|---:|",
                  f"| ours: batched augmentations, channels_last, precision auto (= {auto} here) | {ours:.1f} |"]
-        if ours_fp32 is not None:
-            lines.append(f"| ours with precision fp32 (channels_last, batched augmentations) | {ours_fp32:.1f} |")
+        lines += [f"| ours with precision {prec} (channels_last, batched augmentations) | {v:.1f} |"
+                  for prec, v in forced.items()]
         lines += [f"| reference: torchvision.transforms.v2 per sample, DataLoader {w} workers, fp32, NCHW | {r:.1f} |"
                   for w, r in refs.items()]
         lines += ["", f"Ratio ours / fastest reference ({best_w} workers): **{ratio:.2f}x**"
-                  + (f"; ours in fp32: {ours_fp32 / refs[best_w]:.2f}x" if ours_fp32 else "") + ".", "",
+                  + "".join(f"; ours in {prec}: {v / refs[best_w]:.2f}x" for prec, v in forced.items()) + ".", "",
                   "Re-run: `PYTHONPATH=src .venv/bin/python benchmarks/pretrain_throughput.py "
                   + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv)) + "`", ""]
         with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:

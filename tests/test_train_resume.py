@@ -115,6 +115,18 @@ def test_method_augment_overrides_and_precision():
     assert autocast_dtype("auto", cpu, native_bf16=False) is None
     assert autocast_dtype("auto", cpu, native_bf16=True) is torch.bfloat16
     assert autocast_dtype("bf16", cpu) is torch.bfloat16 and autocast_dtype("fp32", cuda) is None
+    # auto keeps fp32 on CPU for networks with depthwise (grouped) convolutions; explicit bf16 and CUDA do not
+    from torchvision.models import mobilenet_v2, resnet18
+
+    mbv2, r18 = mobilenet_v2(), resnet18()
+    assert autocast_dtype("auto", cpu, native_bf16=True, model=mbv2) is None
+    assert autocast_dtype("auto", cpu, native_bf16=True, model=r18) is torch.bfloat16
+    assert autocast_dtype("bf16", cpu, native_bf16=True, model=mbv2) is torch.bfloat16
+    assert autocast_dtype("auto", cuda, model=mbv2) is torch.bfloat16
+    from archssl.archs import build
+
+    ours = build({"family": "mobilenetv2", "width_mult": 0.25, "depths": [1, 1, 2, 1, 2, 2, 1], "stem": "small"})
+    assert autocast_dtype("auto", cpu, native_bf16=True, model=ours) is None
     with pytest.raises(ValueError, match="precision"):
         autocast_dtype("fp16", cpu)
 

@@ -14,9 +14,9 @@ reseeded at the start of every epoch, and every piece of method state (momentum 
 banks) is in the model's ``state_dict``; so 2 epochs straight and 1 + resume + 1 give identical weights.
 
 Speed: the model is in channels_last memory format (``channels_last``, default on: faster convolutions on
-GPUs and on oneDNN CPUs alike) and runs under bf16 autocast where ``precision`` says so (``auto``: on CUDA
-and on CPUs with native bf16, AMX or AVX512-BF16, where it about doubles ResNet throughput; ``bf16``:
-always; ``fp32``: never). Losses are computed in float32 either way (``methods.common.full_precision``) and
+GPUs and on oneDNN CPUs alike) and runs under bf16 autocast where ``precision`` says so (``auto``: on CUDA,
+and on CPUs with native bf16, AMX or AVX512-BF16, where it speeds up ResNets 1.2-1.7x, except for networks
+with depthwise convolutions, which bf16 slows down there; ``bf16``: always; ``fp32``: never). Losses are computed in float32 either way (``methods.common.full_precision``) and
 augmentations run in float32, batched on the device (``archssl.train.augment``).
 
 Non-finite values: a non-finite loss stops the run (lower the learning rate). A step whose gradients hold
@@ -103,9 +103,20 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def autocast_dtype(precision: str, device: torch.device, native_bf16: bool | None = None):
-    """The autocast dtype for ``precision`` on ``device`` (None: full fp32). ``auto``: bf16 on CUDA and on
-    CPUs with native bf16 (``native_bf16``, default: :func:`cpu_has_native_bf16`), else fp32."""
+def has_grouped_conv(model: torch.nn.Module) -> bool:
+    """True if ``model`` holds a grouped (e.g. depthwise) convolution."""
+    return any(isinstance(m, torch.nn.Conv2d) and m.groups > 1 for m in model.modules())
+
+
+def autocast_dtype(precision: str, device: torch.device, native_bf16: bool | None = None,
+                   model: torch.nn.Module | None = None):
+    """The autocast dtype for ``precision`` on ``device`` (None: full fp32). ``auto``: bf16 on CUDA; on CPUs
+    with native bf16 (``native_bf16``, default: :func:`cpu_has_native_bf16`) bf16 unless ``model`` has a
+    grouped (depthwise) convolution; else fp32.
+
+    Why the exception: on CPU, oneDNN's bf16 depthwise convolutions are slower than fp32 ones (SimCLR on the
+    mini MobileNetV2s: 0.65-0.68x the fp32 throughput, against 1.2-1.7x for ResNets;
+    benchmarks/RESULTS.md) and gave NaN gradients on 1-px-wide maps (see the module docstring)."""
     if precision not in PRECISIONS:
         raise ValueError(f"pretrain.precision: {precision!r}; known: {', '.join(PRECISIONS)}")
     if precision == "fp32":
@@ -113,7 +124,7 @@ def autocast_dtype(precision: str, device: torch.device, native_bf16: bool | Non
     if precision == "bf16" or device.type == "cuda":
         return torch.bfloat16
     if device.type == "cpu" and (cpu_has_native_bf16() if native_bf16 is None else native_bf16):
-        return torch.bfloat16
+        return None if model is not None and has_grouped_conv(model) else torch.bfloat16
     return None
 
 
@@ -196,14 +207,17 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
     device = select_device(cfg.device)
     fp = cfg.fingerprint(spec)
     seed_everything(cfg.seed)
-    amp_dtype = autocast_dtype(cfg.precision, device)
     aug_cfg = AugmentConfig.from_dict(effective_augment(cfg))
     model = build_method(cfg.method, spec, cfg.method_params)
+    amp_dtype = autocast_dtype(cfg.precision, device, model=model)
     if model.trains:
         if dataset is None:
             raise ValueError(f"method {cfg.method!r} trains but no pretraining dataset was given")
         model.setup(dataset)
     model = model.to(device)
+    if model.trains:
+        log.info("%s on %s, %s (precision %s)", cfg.method, device,
+                 "bf16 autocast" if amp_dtype is not None else "fp32", cfg.precision)
     mem_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
