@@ -15,9 +15,10 @@ banks) is in the model's ``state_dict``; so 2 epochs straight and 1 + resume + 1
 
 Speed: the model is in channels_last memory format (``channels_last``, default on: faster convolutions on
 GPUs and on oneDNN CPUs alike) and runs under bf16 autocast where ``precision`` says so (``auto``: on CUDA,
-and on CPUs with native bf16, AMX or AVX512-BF16, where it speeds up ResNets 1.2-1.7x, except for networks
-with depthwise convolutions, which bf16 slows down there; ``bf16``: always; ``fp32``: never). Losses are computed in float32 either way (``methods.common.full_precision``) and
-augmentations run in float32, batched on the device (``archssl.train.augment``).
+and on CPUs with native bf16, AMX or AVX512-BF16, where it speeds ResNets up 1.5-1.7x, except for networks
+with depthwise convolutions, which it slows down there; ``bf16``: always; ``fp32``: never). Losses are
+computed in float32 either way (``methods.common.full_precision``) and augmentations run in float32, batched
+on the device (``archssl.train.augment``).
 
 Non-finite values: a non-finite loss stops the run (lower the learning rate). A step whose gradients hold
 NaN/inf although its loss is finite (seen on CPU under bf16 autocast: a MobileNetV2 trained on 7-px patches
@@ -114,9 +115,9 @@ def autocast_dtype(precision: str, device: torch.device, native_bf16: bool | Non
     with native bf16 (``native_bf16``, default: :func:`cpu_has_native_bf16`) bf16 unless ``model`` has a
     grouped (depthwise) convolution; else fp32.
 
-    Why the exception: on CPU, oneDNN's bf16 depthwise convolutions are slower than fp32 ones (SimCLR on the
-    mini MobileNetV2s: 0.65-0.68x the fp32 throughput, against 1.2-1.7x for ResNets;
-    benchmarks/RESULTS.md) and gave NaN gradients on 1-px-wide maps (see the module docstring)."""
+    Why the exception: on CPU, oneDNN's bf16 depthwise convolutions are slower than fp32 ones (SimCLR at 32 px
+    on this project's 2-core CPU: 0.68-0.70x the fp32 throughput for MobileNetV2s, against 1.5-1.7x for
+    ResNets; benchmarks/RESULTS.md) and gave NaN gradients on 1-px-wide maps (see the module docstring)."""
     if precision not in PRECISIONS:
         raise ValueError(f"pretrain.precision: {precision!r}; known: {', '.join(PRECISIONS)}")
     if precision == "fp32":
