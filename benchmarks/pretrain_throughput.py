@@ -16,8 +16,8 @@ the mini config's head (mlp 512 -> 128), LARS, NT-Xent at temperature 0.5, the S
 
 Both use the same synthetic 32 px images (smooth random noise) and the same torch thread count. ``--spec``
 times another architecture (a JSON spec, e.g. the mini_methods MobileNetV2, to see whether ``precision: auto``
-is the faster choice for it on this CPU). The ratio is from one run; on a shared machine timings are noisy (the load average is recorded before and after).
-The last line printed is the ratio ours / reference.
+is the faster choice for it on this CPU). The ratio is from one run; on a shared machine timings are noisy
+(the load average is recorded before and after). The last line printed is the ratio ours / reference.
 
     PYTHONPATH=src .venv/bin/python benchmarks/pretrain_throughput.py --record
 """

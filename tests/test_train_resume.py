@@ -10,7 +10,8 @@ import torch
 
 from archssl.methods import METHODS
 from archssl.analysis import tables
-from archssl.train.loop import STANDARD_COLUMNS, PretrainConfig, autocast_dtype, effective_augment, load_backbone, pretrain
+from archssl.train.loop import (STANDARD_COLUMNS, PretrainConfig, autocast_dtype, effective_augment, load_backbone,
+                                pretrain)
 
 SPEC = {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}
 

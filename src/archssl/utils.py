@@ -18,6 +18,11 @@ import numpy as np
 
 log = logging.getLogger("archssl")
 
+#: metrics.csv columns every pretraining run writes (``archssl.train.loop``); the method's own metrics come
+#: between ``loss`` and ``lr``, and the tables take the first of them as the pretext metric. Kept here, in a
+#: module without torch, so that the tables job can read it without importing torch.
+METRICS_STANDARD_COLUMNS = ("epoch", "loss", "lr", "images_per_s", "seconds", "skipped_steps")
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:

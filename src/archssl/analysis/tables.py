@@ -25,11 +25,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from archssl.utils import METRICS_STANDARD_COLUMNS as STANDARD_COLUMNS
 from archssl.utils import atomic_path
-
-#: metrics.csv columns that are not the method's own metrics (archssl.train.loop.STANDARD_COLUMNS; kept here
-#: so that the tables job does not import torch; a test checks that the two agree)
-STANDARD_COLUMNS = ("epoch", "loss", "lr", "images_per_s", "seconds", "skipped_steps")
 
 log = logging.getLogger("archssl.tables")
 
@@ -121,7 +118,8 @@ def honesty_table(acc: pd.DataFrame, baseline: str) -> pd.DataFrame:
                 continue
             rows.append({"method": method, "baseline": baseline, "dataset": ds, "n": len(pair),
                          "mean": pair["m"].mean(), "baseline_mean": pair["b"].mean(),
-                         "mean_gain": _exact_ties((pair["m"] - pair["b"]).mean()), "wins": int((pair["m"] > pair["b"]).sum()),
+                         "mean_gain": _exact_ties((pair["m"] - pair["b"]).mean()),
+                         "wins": int((pair["m"] > pair["b"]).sum()),
                          "std": pair["m"].std(ddof=0), "min": pair["m"].min(), "max": pair["m"].max()})
     return pd.DataFrame(rows)
 

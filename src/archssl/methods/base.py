@@ -10,10 +10,10 @@ Contract with the loop (``archssl.train.loop``):
 1. ``method = METHODS.get(name)(backbone, method_params)``: unknown ``method_params`` keys are errors
    (:attr:`SSLMethod.defaults` lists the known ones with their defaults); :data:`RESERVED_KEYS` are
    allowed for every method and not read by it: ``augment`` (per-method augmentation overrides, merged over
-   ``pretrain.augment`` by the loop), ``optimizer`` / ``epochs`` / ``precision`` (replace ``pretrain.optimizer`` /
-   ``pretrain.epochs`` / ``pretrain.precision`` for this method, applied by the loop) and ``dataset`` / ``split`` (the set this method
-   pretrains on instead of ``data.pretrain`` / ``data.pretrain_split``, read by the workflow: e.g. a labelled
-   set for ``supervised``).
+   ``pretrain.augment`` by the loop), ``optimizer`` / ``epochs`` / ``precision`` (replace
+   ``pretrain.optimizer`` / ``pretrain.epochs`` / ``pretrain.precision`` for this method, applied by the loop)
+   and ``dataset`` / ``split`` (the set this method pretrains on instead of ``data.pretrain`` /
+   ``data.pretrain_split``, read by the workflow: e.g. a labelled set for ``supervised``).
 2. ``method.setup(dataset)`` once, before the model moves to the device and before the optimiser and the
    checkpoint are loaded: methods whose state depends on the pretraining set (InstDisc's memory bank, the
    supervised classifier's class count) create it here.

@@ -22,8 +22,8 @@ on the device (``archssl.train.augment``).
 
 Non-finite values: a non-finite loss stops the run (lower the learning rate). A step whose gradients hold
 NaN/inf although its loss is finite (seen on CPU under bf16 autocast: a MobileNetV2 trained on 7-px patches
-got NaN in the depthwise-convolution taps that its 1-pixel-wide last maps never use; gone in fp32) is skipped, as a mixed-precision gradient scaler does,
-with a warning naming the parameters; more than ``MAX_SKIPPED_FRACTION`` of an epoch's steps (and more than
+got NaN in the depthwise-convolution taps that its 1-pixel-wide last maps never use; gone in fp32) is
+skipped, as a mixed-precision gradient scaler does, with a warning naming the parameters; more than ``MAX_SKIPPED_FRACTION`` of an epoch's steps (and more than
 one) skipped stops the run. A backbone with a non-finite weight or statistic is never written: the run stops
 naming the tensor.
 """
@@ -43,6 +43,7 @@ import torch
 
 from archssl.train.augment import AugmentConfig, ViewMaker, normalize, to_float
 from archssl.train.optim import build_optimizer, lr_at
+from archssl.utils import METRICS_STANDARD_COLUMNS as STANDARD_COLUMNS  # noqa: F401 (part of this module's API)
 from archssl.utils import atomic_path, code_version, select_device, seed_everything, stable_hash
 
 log = logging.getLogger("archssl.pretrain")
@@ -145,9 +146,6 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
         tmp.write_text(buf.getvalue())
 
 
-#: metrics.csv columns that are not a method's own metrics (those come between ``loss`` and ``lr``)
-STANDARD_COLUMNS = ("epoch", "loss", "lr", "images_per_s", "seconds", "skipped_steps")
-
 BN_CALIBRATION_IMAGES = 4096
 #: more skipped (non-finite gradient) steps than this fraction of an epoch stop the run
 MAX_SKIPPED_FRACTION = 0.1
@@ -168,6 +166,11 @@ def nonfinite_grads(model: torch.nn.Module) -> list[str]:
 def nonfinite_tensors(state: dict) -> list[str]:
     """Keys of the floating-point tensors of ``state`` holding NaN/inf."""
     return [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+
+
+def _some(names: list[str], k: int = 5) -> str:
+    """The first ``k`` names, comma-separated, with " ..." when there are more."""
+    return ", ".join(names[:k]) + (" ..." if len(names) > k else "")
 
 
 def calibrate_untrained(backbone, dataset, cfg: PretrainConfig, device, mem_format) -> int:
@@ -284,11 +287,11 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
             if bad:
                 skipped += 1
                 log.warning("epoch %d, step %d: non-finite gradients in %s (loss %.4g is finite); step skipped",
-                            epoch + 1, i + 1, ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""), float(loss.detach()))
+                            epoch + 1, i + 1, _some(bad), float(loss.detach()))
                 if skipped > max(1.0, MAX_SKIPPED_FRACTION * steps_per_epoch):
                     raise FloatingPointError(
                         f"{skipped} of {i + 1} steps of epoch {epoch + 1} had non-finite gradients (last: "
-                        f"{', '.join(bad[:5])}); try pretrain.precision: fp32 or a lower pretrain.optimizer.lr")
+                        f"{_some(bad)}); try pretrain.precision: fp32 or a lower pretrain.optimizer.lr")
             else:
                 opt.step()
             model.after_step()
@@ -320,8 +323,8 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
     backbone_state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
     bad = nonfinite_tensors(backbone_state)
     if bad:
-        raise FloatingPointError(f"{out_dir}: the trained backbone has non-finite values in {', '.join(bad[:5])}"
-                                 f"{' ...' if len(bad) > 5 else ''}; not writing {final_path.name}. Delete "
+        raise FloatingPointError(f"{out_dir}: the trained backbone has non-finite values in {_some(bad)}; "
+                                 f"not writing {final_path.name}. Delete "
                                  f"{ckpt_path} and rerun with pretrain.precision: fp32 or a lower pretrain.optimizer.lr")
     with atomic_path(final_path) as tmp:
         torch.save({"format": CKPT_FORMAT, "spec": spec, "method": cfg.method, "fingerprint": fp,
