@@ -56,6 +56,12 @@ def test_presets_are_valid(preset):
      "config key 'pretrain.method_params.rotation.epochs'"),
     (lambda c: c["pretrain"]["method_params"].update(jigsaw={"precision": "fp16"}),
      "config key 'pretrain.method_params.jigsaw.precision'"),
+    (lambda c: c["pretrain"]["method_params"].update(rotation={"head": {"kind": "mlpp"}}),
+     "config key 'pretrain.method_params.rotation.head.kind': unknown projection head 'mlpp'; known: none, linear"),
+    (lambda c: c["pretrain"]["method_params"].update(byol={"predictor": {"hidden": 0}}),
+     "config key 'pretrain.method_params.byol.predictor.hidden': expected a positive integer, got 0"),
+    (lambda c: c["pretrain"]["method_params"].update(moco={"head": {"kind": "mlp", "width": 64}}),
+     "config key 'pretrain.method_params.moco.head': unknown key 'width'; known: kind, hidden, out, bn"),
     (lambda c: c.update(methods=["random", "supervised"]),
      "config key 'data.pretrain': method 'supervised' needs a labelled pretraining set, but 'pool' has no labels"),
     (lambda c: c.update(methods=["random", "supervised"]) or c["pretrain"]["method_params"].update(

@@ -112,6 +112,7 @@ def check_names(cfg: dict) -> list[dict]:
     from archssl.data import DATASETS
     from archssl.methods import METHODS
     from archssl.methods.base import RESERVED_KEYS
+    from archssl.methods.heads import check_head_cfg
 
     d = cfg["data"]
     if d["pretrain"] not in DATASETS:
@@ -140,6 +141,13 @@ def check_names(cfg: dict) -> list[dict]:
                 raise ConfigError(f"config key 'pretrain.method_params.{m}.{k}': unknown key; "
                                   f"known: {', '.join(sorted(allowed))}")
         _check_pretrain_set(mp, f"pretrain.method_params.{m}", d["pretrain"])
+        for k, default in METHODS.get(m).defaults.items():  # heads: a default {kind, ...} marks one
+            if k in mp and isinstance(default, dict) and "kind" in default:
+                try:
+                    check_head_cfg(mp[k], f"pretrain.method_params.{m}.{k}")
+                except ValueError as e:
+                    key, _, msg = str(e).partition(": ")
+                    raise ConfigError(f"config key '{key}': {msg}") from None
         for key in ("augment", "optimizer", "epochs", "precision"):  # the schema of the pretrain.<key> they replace
             if key in mp:
                 pretrain_schema = pretrain_schema or load_schema()["properties"]["pretrain"]["properties"]
