@@ -116,3 +116,75 @@ def test_method_params_are_checked_against_the_methods_own_keys(cfg):
     ok = copy.deepcopy(cfg)
     ok["pretrain"]["method_params"]["simclr"]["augment"] = {"blur_p": 0.5}
     validate_config(ok)
+
+
+def _with_variants(c, variants, listed=None):
+    c["variants"] = variants
+    c["methods"] = [*c["methods"], *(variants if listed is None else listed)]
+
+
+@pytest.mark.parametrize("variants,listed,message", [
+    ({"simclr_x": {"method": "simclr", "params": {"temprature": 0.1}}}, None,
+     "config key 'variants.simclr_x.params.temprature': unknown key"),
+    ({"simclr_x": {"method": "simclr", "params": {"head": {"kind": "mlpp"}}}}, None,
+     "config key 'variants.simclr_x.params.head.kind': unknown projection head 'mlpp'"),
+    ({"simclr_x": {"method": "simclr", "params": {"cosine": "no"}}}, None,
+     "config key 'variants.simclr_x.params.cosine': 'no' is not of type 'boolean'"),
+    ({"simclr_x": {"method": "simclr", "params": {"batch_size": 0}}}, None,
+     "config key 'variants.simclr_x.params.batch_size': 0 is less than the minimum of 1"),
+    ({"simclr_x": {"method": "simclr", "params": {"split": "unlabeled"}}}, None,
+     "config key 'variants.simclr_x.params.split': dataset 'pool' has no split 'unlabeled'"),
+    ({"simclr_x": {"method": "simclar"}}, None, "config key 'variants.simclr_x.method': unknown SSL method 'simclar'"),
+    ({"a": {"method": "simclr"}, "b": {"method": "a"}}, None,
+     "config key 'variants.b.method': unknown SSL method 'a' (a variant configures a registered method"),
+    ({"moco": {"method": "simclr"}}, [], "config key 'variants.moco': a variant may not take the name"),
+    ({"Simclr-x": {"method": "simclr"}}, [], "config key 'variants'"),
+    ({"simclr_x": {"method": "simclr", "seed": -1}}, None, "config key 'variants.simclr_x.seed'"),
+    ({"simclr_x": {"method": "simclr", "parms": {}}}, None, "config key 'variants.simclr_x.parms': unknown key"),
+    ({"moco_x": {"method": "moco"}}, None, "config key 'methods[2]': variant 'moco_x' is compared with its method "
+                                           "'moco', which is not in methods"),
+    ({"simclr_x": {"method": "simclr"}}, ["simclr_y"], "config key 'methods[2]': unknown SSL method or variant "
+                                                       "'simclr_y'; known methods:"),
+])
+def test_bad_variants_name_the_key(cfg, variants, listed, message):
+    _with_variants(cfg, variants, listed)
+    with pytest.raises(ConfigError) as e:
+        validate_config(cfg)
+    assert message in str(e.value)
+
+
+def test_a_variants_params_are_not_method_params(cfg):
+    _with_variants(cfg, {"simclr_x": {"method": "simclr"}})
+    cfg["pretrain"]["method_params"]["simclr_x"] = {"temperature": 0.1}
+    with pytest.raises(ConfigError, match=r"'pretrain.method_params.simclr_x': unknown SSL method 'simclr_x' "
+                                          r"\(variants' params go under variants.simclr_x.params\)"):
+        validate_config(cfg)
+
+
+def test_variants_resolve_to_their_method_with_params_merged_and_their_seed(cfg):
+    from archssl.config import resolve_run
+
+    cfg["seed"] = 7
+    _with_variants(cfg, {
+        "simclr_nohead": {"method": "simclr", "params": {"head": {"kind": "none"}, "cosine": False}},
+        "simclr_s3": {"method": "simclr", "seed": 3, "note": "seed replicate"},
+        "simclr_crop": {"method": "simclr", "params": {"augment": {"crop_scale": [0.02, 0.1]}}},
+    })
+    cfg["pretrain"]["method_params"]["simclr"]["augment"] = {"crop_scale": [0.5, 1.0], "blur_p": 0.5}
+    validate_config(cfg)
+    plain = resolve_run(cfg, "simclr")
+    assert (plain.method, plain.seed, plain.is_variant, plain.note) == ("simclr", 7, False, "")
+    nohead = resolve_run(cfg, "simclr_nohead")
+    assert nohead.method == "simclr" and nohead.is_variant and nohead.seed == 7
+    # nested mappings merged key by key: the head keeps the study's hidden/out, only its kind changes
+    assert nohead.params["head"] == {"kind": "none", "hidden": 512, "out": 128}
+    assert nohead.params["temperature"] == 0.5 and nohead.params["cosine"] is False
+    assert nohead.note == "head.kind=none, cosine=false"
+    s3 = resolve_run(cfg, "simclr_s3")
+    assert s3.seed == 3 and s3.params == plain.params and s3.note == "seed replicate"
+    crop = resolve_run(cfg, "simclr_crop")
+    # lists are replaced, the augment mapping's other keys kept
+    assert crop.params["augment"] == {"crop_scale": [0.02, 0.1], "blur_p": 0.5}
+    assert crop.note == "augment.crop_scale=[0.02, 0.1]"
+    # the study's own method_params are untouched by resolving variants
+    assert cfg["pretrain"]["method_params"]["simclr"]["head"] == {"kind": "mlp", "hidden": 512, "out": 128}

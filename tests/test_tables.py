@@ -123,3 +123,66 @@ def test_honesty_gain_that_cancels_is_an_exact_tie():
     row = honesty_table(acc, "random").iloc[0]
     assert row["mean_gain"] == 0.0 and not row["mean_gain"] > 0
     assert row["wins"] == 1
+
+
+def _add_method(root: Path, truth: dict, method: str, offset: float, rng) -> None:
+    """Probe results and metrics of one more method (or variant) in the study fixture's layout."""
+    man = json.loads((root / "study.json").read_text())
+    for a in SPECS:
+        for ds in ("d1", "d2", "d3"):
+            v = float(truth[("simclr", a, ds)] + offset + rng.normal(0, 0.02))
+            truth[(method, a, ds)] = v
+            p = root / "probes" / method / a / f"{ds}.json"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(json.dumps({"method": method, "arch": a, "dataset": ds, "results": [
+                {"tap": "prelogits", "metric": "top1", "value": v, "test": {"top1": v}}]}))
+            man["probes"].append(str(p))
+        m = root / "pretrain" / method / a / "metrics.csv"
+        m.parent.mkdir(parents=True, exist_ok=True)
+        m.write_text("epoch,loss,contrastive_top1,lr,images_per_s,seconds\n1,5.0,0.3,1,10,1\n")
+    (root / "study.json").write_text(json.dumps(man))
+
+
+def test_ablation_table_compares_each_variant_with_its_method_on_the_same_architectures(study):
+    from archssl.analysis.figures import expected_figures, make_figures
+
+    root, truth = study
+    rng = np.random.default_rng(1)
+    _add_method(root, truth, "simclr_nohead", -0.05, rng)
+    _add_method(root, truth, "simclr_s1", 0.0, rng)
+    variants = {"simclr_nohead": {"method": "simclr", "change": "head.kind=none", "seed": 0},
+                "simclr_s1": {"method": "simclr", "change": "seed=1", "seed": 1}}
+    man = json.loads((root / "study.json").read_text())
+    man["variants"] = variants
+    (root / "study.json").write_text(json.dumps(man))
+    build_tables(root / "study.json", root / "tables")
+    abl = pd.read_csv(root / "tables" / "ablations.csv")
+    assert len(abl) == 2 * 3
+    for name, v in variants.items():
+        for ds in ("d1", "d2", "d3"):
+            row = abl[(abl.variant == name) & (abl.dataset == ds)]
+            assert len(row) == 1
+            row = row.iloc[0]
+            deltas = [truth[(name, a, ds)] - truth[("simclr", a, ds)] for a in SPECS]
+            assert (row["method"], row["change"], row["seed"], row["n"]) == ("simclr", v["change"], v["seed"], 5)
+            assert row["mean_delta"] == pytest.approx(sum(deltas) / len(deltas), abs=1e-12)
+            assert row["mean"] == pytest.approx(sum(truth[(name, a, ds)] for a in SPECS) / 5)
+            assert row["method_mean"] == pytest.approx(sum(truth[("simclr", a, ds)] for a in SPECS) / 5)
+            assert (row["wins"], row["losses"]) == (sum(d > 0 for d in deltas), sum(d < 0 for d in deltas))
+    # the variants are methods of the study too: in the honesty table against the baseline
+    hon = pd.read_csv(root / "tables" / "honesty.csv")
+    assert {"simclr_nohead", "simclr_s1"} <= set(hon["method"])
+    written = make_figures(root / "tables", root / "figures")
+    methods = ["random", "simclr", "simclr_nohead", "simclr_s1"]
+    assert sorted(p.stem for p in written) == sorted(expected_figures(methods, "random", list(variants)))
+    assert (root / "figures" / "ablations.png").stat().st_size > 5000
+
+
+def test_ablation_table_leaves_out_a_variant_whose_method_is_not_in_the_study(study):
+    from archssl.analysis.tables import ABLATION_COLUMNS, ablation_table, accuracy_table
+
+    root, _ = study
+    man = json.loads((root / "study.json").read_text())
+    acc = accuracy_table([Path(p) for p in man["probes"]], root / "archs", 32)
+    abl = ablation_table(acc, {"simclr": {"method": "moco", "change": "x", "seed": 0}})
+    assert abl.empty and list(abl.columns) == ABLATION_COLUMNS

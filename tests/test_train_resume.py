@@ -213,3 +213,26 @@ def test_a_nonfinite_backbone_is_never_written(tmp_path, monkeypatch):
     with pytest.raises(FloatingPointError, match=r"non-finite values in stem\.1\.running_var; not writing backbone\.pt"):
         pretrain(SPEC, Images(32), config("rotation", epochs=1), tmp_path)
     assert not (tmp_path / "backbone.pt").exists()
+
+
+def test_a_methods_own_schedule_settings_reach_the_loop(tmp_path):
+    """method_params (or a variant's params) may set the pretrain schedule for that method alone: batch size,
+    epochs, warm-up, cosine on/off (a Good-practices ablation). Expected values from the schedule's definition:
+    no warm-up and no cosine -> the base lr at every step; 80 images in batches of 32 -> 2 steps of 32."""
+    own = {**PARAMS["simclr"], "cosine": False, "warmup_epochs": 0, "batch_size": 32, "epochs": 3}
+    cfg = PretrainConfig(method="simclr", epochs=2, batch_size=16, image_size=16, seed=7,
+                         optimizer={"name": "sgd", "lr": 0.05}, warmup_epochs=0.5, method_params=own)
+    pretrain(SPEC, Images(n=80), cfg, tmp_path)
+    r = rows(tmp_path / "metrics.csv")
+    assert len(r) == 3
+    assert [float(x["lr"]) for x in r] == [0.05] * 3
+    assert all(float(x["images_per_s"]) * float(x["seconds"]) == pytest.approx(64) for x in r)
+    # the study-wide schedule otherwise: cosine decay to final_lr over 2 epochs of 5 steps of 16
+    cosine = PretrainConfig(method="simclr", epochs=2, batch_size=16, image_size=16, seed=7,
+                            optimizer={"name": "sgd", "lr": 0.05}, warmup_epochs=0, final_lr=0.01,
+                            method_params=PARAMS["simclr"])
+    pretrain(SPEC, Images(n=80), cosine, tmp_path / "cosine")
+    r = rows(tmp_path / "cosine" / "metrics.csv")
+    last_step = 0.01 + 0.5 * 0.04 * (1 + math.cos(math.pi * 9 / 10))
+    assert float(r[-1]["lr"]) == pytest.approx(last_step)
+    assert all(float(x["images_per_s"]) * float(x["seconds"]) == pytest.approx(80) for x in r)

@@ -75,7 +75,7 @@ def cmd_data_prepare(a) -> None:
 
 def cmd_pretrain(a) -> None:
     from archssl.data import get_dataset
-    from archssl.train.loop import PretrainConfig, pretrain
+    from archssl.train.loop import PretrainConfig, pretrain, with_method_overrides
     from archssl.utils import set_threads
 
     from archssl.methods import METHODS
@@ -86,7 +86,7 @@ def cmd_pretrain(a) -> None:
     ds_name = p.pop("dataset", None)
     split = p.pop("split", "train")
     data_params = p.pop("data", None)
-    cfg = PretrainConfig(method=a.method, **p)
+    cfg = with_method_overrides(PretrainConfig(method=a.method, **p))
     dataset = None
     if ds_name is not None:
         opts = dict((data_params.get("options") or {}).get(ds_name) or {})
@@ -123,7 +123,8 @@ def cmd_features(a) -> None:
         src = get_dataset(name)
         root = _dataset_root(name, p["data"])
         opts = dict(options.get(name) or {})
-        attrs = {"arch": a.arch or Path(a.backbone).parent.name, "method": state.get("method", "?"),
+        attrs = {"arch": a.arch or Path(a.backbone).parent.name, "method": a.method or state.get("method", "?"),
+                 "ssl_method": state.get("method", "?"),
                  "dataset": name, "metric": src.metric, "num_classes": src.num_classes,
                  "preprocessing": {"image_size": size, "pooling": "global_avg", "options": opts, **inputs},
                  "code_version": code_version(), "config_hash": stable_hash(p)}
@@ -232,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("features", help="extract frozen features of one backbone on one or more datasets")
     p.add_argument("--backbone", required=True)
     p.add_argument("--dataset", required=True, nargs="+")
-    p.add_argument("--arch", default=None)
+    p.add_argument("--arch", default=None, help="the architecture's id (default: the backbone's folder name)")
+    p.add_argument("--method", default=None,
+                   help="the study's name for the run, e.g. a variant (default: the backbone's SSL method)")
     p.add_argument("--params", type=_json_arg, required=True)
     p.add_argument("--out", required=True, nargs="+", help="one HDF5 file per --dataset, in the same order")
     p.add_argument("--threads", type=int, default=None)

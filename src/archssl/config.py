@@ -8,6 +8,8 @@ not of type 'integer'`` or ``config key 'data.downstream[2]': unknown dataset 'c
 from __future__ import annotations
 
 import copy
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +86,60 @@ def validate_schema(cfg: dict, schema: dict | None = None) -> dict:
     return cfg
 
 
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` merged into a copy of ``base``: mappings key by key (recursively), anything else replaced."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+@dataclass(frozen=True)
+class Run:
+    """One entry of ``methods``: a registered method, or a variant of one (``variants.<name>``)."""
+
+    name: str
+    method: str  # the registered SSL method
+    params: dict  # its effective pretrain.method_params (the method's, with the variant's merged in)
+    seed: int
+    changes: dict  # the variant's own params ({} for a plain method)
+    note: str  # what the variant changes, in words ("" for a plain method)
+
+    @property
+    def is_variant(self) -> bool:
+        return self.name != self.method
+
+
+def _flat(d: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out += _flat(v, f"{prefix}{k}.")
+        else:
+            out.append(f"{prefix}{k}={v if isinstance(v, str) else json.dumps(v)}")
+    return out
+
+
+def resolve_run(cfg: dict, name: str) -> Run:
+    """What running ``name`` (an entry of ``methods``) means: its method, effective params and seed."""
+    mp = cfg["pretrain"]["method_params"]
+    v = (cfg.get("variants") or {}).get(name)
+    if v is None:
+        return Run(name, name, copy.deepcopy(mp.get(name) or {}), int(cfg.get("seed", 0)), {}, "")
+    changes = v.get("params") or {}
+    seed = int(v.get("seed", cfg.get("seed", 0)))
+    auto = ", ".join(_flat(changes) + ([f"seed={seed}"] if "seed" in v else [])) or "(no change)"
+    return Run(name, v["method"], deep_merge(mp.get(v["method"]) or {}, changes), seed, copy.deepcopy(changes),
+               v.get("note") or auto)
+
+
 def pretrain_set(cfg: dict, method: str) -> tuple[str, str]:
-    """(dataset, split) that ``method`` pretrains on: ``pretrain.method_params.<method>.dataset`` / ``.split``
-    where given, else ``data.pretrain`` / ``data.pretrain_split``."""
-    mp = cfg["pretrain"]["method_params"].get(method) or {}
+    """(dataset, split) that ``method`` (an entry of ``methods``) pretrains on: its method_params' (and
+    variant params') ``dataset`` / ``split`` where given, else ``data.pretrain`` / ``data.pretrain_split``."""
+    mp = resolve_run(cfg, method).params
     d = cfg["data"]
     if "dataset" in mp:
         return mp["dataset"], mp.get("split", "train")
@@ -107,12 +159,35 @@ def _check_pretrain_set(mp: dict, where: str, default: str) -> None:
                               f"it has {', '.join(DATASETS.get(name).splits)}")
 
 
+def _check_method_params(method: str, mp: dict, where: str, default_set: str) -> None:
+    """``mp``: (part of) the method_params of registered ``method``; errors name ``where.<key>``."""
+    from archssl.methods import METHODS
+    from archssl.methods.base import PRETRAIN_OVERRIDES, RESERVED_KEYS
+    from archssl.methods.heads import check_head_cfg
+
+    allowed = set(METHODS.get(method).defaults) | set(RESERVED_KEYS)
+    for k in mp:
+        if k not in allowed:
+            raise ConfigError(f"config key '{where}.{k}': unknown key; known: {', '.join(sorted(allowed))}")
+    _check_pretrain_set(mp, where, default_set)
+    for k, default in METHODS.get(method).defaults.items():  # heads: a default {kind, ...} marks one
+        if k in mp and isinstance(default, dict) and "kind" in default:
+            try:
+                check_head_cfg(mp[k], f"{where}.{k}")
+            except ValueError as e:
+                key, _, msg = str(e).partition(": ")
+                raise ConfigError(f"config key '{key}': {msg}") from None
+    pretrain_schema = None  # read once, when a method overrides a pretrain section
+    for key in ("augment", *PRETRAIN_OVERRIDES):  # the schema of the pretrain.<key> they replace
+        if key in mp:
+            pretrain_schema = pretrain_schema or load_schema()["properties"]["pretrain"]["properties"]
+            _check_section(mp[key], pretrain_schema[key], f"{where}.{key}")
+
+
 def check_names(cfg: dict) -> list[dict]:
     """Check every registry name in ``cfg``; returns the resolved architecture specs (ordered)."""
     from archssl.data import DATASETS
     from archssl.methods import METHODS
-    from archssl.methods.base import RESERVED_KEYS
-    from archssl.methods.heads import check_head_cfg
 
     d = cfg["data"]
     if d["pretrain"] not in DATASETS:
@@ -127,38 +202,46 @@ def check_names(cfg: dict) -> list[dict]:
                               f"known: {', '.join(DATASETS.names())}")
         if DATASETS.get(name).num_classes < 2:
             raise ConfigError(f"config key 'data.downstream[{i}]': dataset {name!r} has no labels to probe")
+    variants = cfg.get("variants") or {}
+    for name, v in variants.items():
+        if name in METHODS:
+            raise ConfigError(f"config key 'variants.{name}': a variant may not take the name of a registered "
+                              f"method; call it e.g. {name}_v1")
+        if v["method"] not in METHODS:
+            hint = " (a variant configures a registered method, not another variant)" if v["method"] in variants else ""
+            raise ConfigError(f"config key 'variants.{name}.method': unknown SSL method {v['method']!r}{hint}; "
+                              f"known: {', '.join(METHODS.names())}")
     for i, m in enumerate(cfg["methods"]):
-        if m not in METHODS:
-            raise ConfigError(f"config key 'methods[{i}]': unknown SSL method {m!r}; known: {', '.join(METHODS.names())}")
-    pretrain_schema = None  # read once, when a method overrides a pretrain section
+        if m not in METHODS and m not in variants:
+            what, known = ("SSL method or variant", "known methods") if variants else ("SSL method", "known")
+            raise ConfigError(f"config key 'methods[{i}]': unknown {what} {m!r}; {known}: {', '.join(METHODS.names())}"
+                              + (f"; variants: {', '.join(variants)}" if variants else ""))
     for m, mp in cfg["pretrain"]["method_params"].items():
         if m not in METHODS:
-            raise ConfigError(f"config key 'pretrain.method_params.{m}': unknown SSL method {m!r}; "
+            hint = f" (variants' params go under variants.{m}.params)" if m in variants else ""
+            raise ConfigError(f"config key 'pretrain.method_params.{m}': unknown SSL method {m!r}{hint}; "
                               f"known: {', '.join(METHODS.names())}")
-        allowed = set(METHODS.get(m).defaults) | set(RESERVED_KEYS)
-        for k in mp:
-            if k not in allowed:
-                raise ConfigError(f"config key 'pretrain.method_params.{m}.{k}': unknown key; "
-                                  f"known: {', '.join(sorted(allowed))}")
-        _check_pretrain_set(mp, f"pretrain.method_params.{m}", d["pretrain"])
-        for k, default in METHODS.get(m).defaults.items():  # heads: a default {kind, ...} marks one
-            if k in mp and isinstance(default, dict) and "kind" in default:
-                try:
-                    check_head_cfg(mp[k], f"pretrain.method_params.{m}.{k}")
-                except ValueError as e:
-                    key, _, msg = str(e).partition(": ")
-                    raise ConfigError(f"config key '{key}': {msg}") from None
-        for key in ("augment", "optimizer", "epochs", "precision"):  # the schema of the pretrain.<key> they replace
-            if key in mp:
-                pretrain_schema = pretrain_schema or load_schema()["properties"]["pretrain"]["properties"]
-                _check_section(mp[key], pretrain_schema[key], f"pretrain.method_params.{m}.{key}")
+        _check_method_params(m, mp, f"pretrain.method_params.{m}", d["pretrain"])
+    for name, v in variants.items():
+        where = f"variants.{name}.params"
+        _check_method_params(v["method"], v["params"], where, d["pretrain"])
+        _check_pretrain_set(resolve_run(cfg, name).params, where, d["pretrain"])
+    for i, m in enumerate(cfg["methods"]):
+        if m in variants and variants[m]["method"] not in cfg["methods"]:
+            raise ConfigError(f"config key 'methods[{i}]': variant {m!r} is compared with its method "
+                              f"{variants[m]['method']!r}, which is not in methods; add it")
     for m in cfg["methods"]:
         name, _ = pretrain_set(cfg, m)
-        if "labels" in METHODS.get(m).batch_inputs and DATASETS.get(name).num_classes < 2:
-            explicit = "dataset" in (cfg["pretrain"]["method_params"].get(m) or {})
-            key = f"pretrain.method_params.{m}.dataset" if explicit else "data.pretrain"
+        run = resolve_run(cfg, m)
+        if "labels" in METHODS.get(run.method).batch_inputs and DATASETS.get(name).num_classes < 2:
+            if "dataset" in run.changes:
+                key = f"variants.{m}.params.dataset"
+            elif "dataset" in (cfg["pretrain"]["method_params"].get(run.method) or {}):
+                key = f"pretrain.method_params.{run.method}.dataset"
+            else:
+                key = "data.pretrain"
             raise ConfigError(f"config key '{key}': method {m!r} needs a labelled pretraining set, but {name!r} has "
-                              f"no labels; set pretrain.method_params.{m}.dataset to a labelled dataset")
+                              f"no labels; set pretrain.method_params.{run.method}.dataset to a labelled dataset")
     from archssl.evaluate.probes import PROBES
 
     if cfg["probe"]["name"] not in PROBES:

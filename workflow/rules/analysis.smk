@@ -10,7 +10,7 @@ PROBES = expand(f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json", method=MET
                 dataset=DOWNSTREAM)
 REFERENCE = config["analysis"]["reference"] or DOWNSTREAM[0]
 BASELINE = config["analysis"]["baseline"]
-FIGURE_STEMS = expected_figures(METHOD_NAMES, BASELINE)
+FIGURE_STEMS = expected_figures(METHOD_NAMES, BASELINE, VARIANTS)
 
 
 rule study_manifest:
@@ -34,6 +34,10 @@ rule study_manifest:
                 "reference": REFERENCE,
                 "baseline": BASELINE,
                 "correlations": config["analysis"]["correlations"],
+                # each variant run: what the ablation table compares it with, and what it changes
+                "variants": {
+                    v: {"method": RUNS[v].method, "change": RUNS[v].note, "seed": RUNS[v].seed} for v in VARIANTS
+                },
             }
         ),
     conda:
@@ -57,6 +61,13 @@ rule tables:
                             caption="../report/correlations.rst"),
         honesty=report(f"{RES}/tables/honesty.csv", category="Tables", caption="../report/honesty.rst"),
         pretext=report(f"{RES}/tables/pretext.csv", category="Tables", caption="../report/pretext.rst"),
+        # only in a study with variants
+        **(
+            {"ablations": report(f"{RES}/tables/ablations.csv", category="Tables",
+                                 caption="../report/ablations.rst")}
+            if VARIANTS
+            else {}
+        ),
         meta=f"{RES}/tables/study.json",
     conda:
         CONDA_ENV

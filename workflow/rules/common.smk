@@ -8,7 +8,7 @@ import shlex
 from snakemake.exceptions import WorkflowError
 
 from archssl.archs import arch_id
-from archssl.config import pretrain_set, validate_config
+from archssl.config import pretrain_set, resolve_run, validate_config
 from archssl.data import get_dataset
 from archssl.methods import METHODS
 from archssl.methods.patches import PatchConfig
@@ -24,7 +24,10 @@ RES = config["results"]
 # the pinned environment, for `--software-deployment-method conda` (on a cluster without the venv)
 CONDA_ENV = str(Path(workflow.basedir, "envs", "archssl.yaml"))
 ARCHS = list(ARCH_SPECS)
+# the entries of `methods`: registered methods and variants of them (a variant is a {method} like any other)
 METHOD_NAMES = config["methods"]
+RUNS = {name: resolve_run(config, name) for name in METHOD_NAMES}
+VARIANTS = [name for name in METHOD_NAMES if RUNS[name].is_variant]
 DOWNSTREAM = config["data"]["downstream"]
 BUILTIN_ROOT = f"{RES}/data"
 LOGS = f"{RES}/logs"
@@ -78,14 +81,16 @@ def pretrain_input(wildcards):
 
 
 def pretrain_params(method):
+    """The pretraining job's settings for ``method`` (an entry of `methods`: a method or a variant)."""
     p = config["pretrain"]
+    run = RUNS[method]
     # dataset / split are read here, not by the method
-    mp = {k: v for k, v in p["method_params"].get(method, {}).items() if k not in ("dataset", "split")}
+    mp = {k: v for k, v in run.params.items() if k not in ("dataset", "split")}
     name, split = pretrain_set(config, method)
-    data = {"seed": config["seed"], "image_size": config["data"]["image_size"], "method_params": mp,
+    data = {"seed": run.seed, "image_size": config["data"]["image_size"], "method_params": mp,
             "dataset": name, "split": split, "batch_size": p["batch_size"],
             "data": {**DATA_LOCATIONS, "options": config["data"]["options"]}}
-    if not METHODS.get(method).trains:
+    if not METHODS.get(run.method).trains:
         # an untrained baseline depends only on the spec, the seed and the images its BN statistics come from
         return data
     keep = ("epochs", "optimizer", "warmup_epochs", "final_lr", "cosine", "augment", "checkpoint_every",
@@ -98,8 +103,9 @@ def features_params(method):
     their patch geometry (so a change of patch_eval reruns only their features)."""
     f = {k: v for k, v in config["features"].items() if k not in ("group_datasets", "patch_eval")}
     d = config["data"]
-    if config["features"]["patch_eval"] == "patch_average" and METHODS.get(method).patch_based:
-        mp = config["pretrain"]["method_params"].get(method, {})
+    run = RUNS[method]
+    if config["features"]["patch_eval"] == "patch_average" and METHODS.get(run.method).patch_based:
+        mp = run.params
         f["patches"] = {k: mp[k] for k in PatchConfig.KEYS if k in mp}
     return {**f, "data": {**DATA_LOCATIONS, "image_size": d["image_size"], "options": d["options"]}}
 

@@ -4,7 +4,8 @@
 
 
 FEATURES_CMD = (
-    "archssl features --backbone {input.backbone} --arch {wildcards.arch} --params {params.args} "
+    "archssl features --backbone {input.backbone} --arch {wildcards.arch} --method {wildcards.method} "
+    "--params {params.args} "
     "--threads {threads} --dataset {params.datasets} --out {output} 2> {log}"
 )
 

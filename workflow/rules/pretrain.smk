@@ -10,6 +10,8 @@ rule pretrain:
         metrics=f"{RES}/pretrain/{{method}}/{{arch}}/metrics.csv",
     params:
         args=lambda wc: as_arg(pretrain_params(wc.method)),
+        # the registered method ({method} may name a variant of it)
+        method=lambda wc: RUNS[wc.method].method,
         out_dir=lambda wc, output: str(Path(output.backbone).parent),
     threads: threads_for("pretrain")
     resources:
@@ -19,5 +21,5 @@ rule pretrain:
     log:
         f"{LOGS}/pretrain/{{method}}/{{arch}}.log",
     shell:
-        "archssl pretrain --spec {input.spec} --method {wildcards.method} --params {params.args} "
+        "archssl pretrain --spec {input.spec} --method {params.method} --params {params.args} "
         "--out-dir {params.out_dir} --threads {threads} 2> {log}"

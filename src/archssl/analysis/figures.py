@@ -8,6 +8,8 @@ One file per figure and method (``<figure>_<method>.<fmt>``):
 ``acc_vs_params``       accuracy against parameter count (log scale), one panel per dataset
 ``honesty``             per dataset: the method against the untrained baseline on the same architectures
 ``pretext_vs_downstream``  the method's own pretext metric against downstream accuracy
+
+and, for a study with variants, ``ablations``: each variant's mean accuracy change from its method, per dataset.
 """
 
 from __future__ import annotations
@@ -138,13 +140,33 @@ def pretext_vs_downstream(acc: pd.DataFrame, pretext: pd.DataFrame, method: str)
     return fig
 
 
-def expected_figures(methods, baseline: str) -> list[str]:
-    """Figure stems ``<figure>_<method>`` that :func:`make_figures` draws for these methods."""
+def ablations(abl: pd.DataFrame):
+    """Heatmap: variant x dataset, the mean change of the primary metric from the variant's method."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    label = abl["variant"] + " (" + abl["change"] + ")"
+    m = abl.assign(label=label).pivot(index="label", columns="dataset", values="mean_delta")
+    m = m.reindex(index=list(dict.fromkeys(label)))  # the study's order of variants
+    lim = max(float(m.abs().max().max()), 1e-6)
+    fig, ax = plt.subplots(figsize=(1.0 * m.shape[1] + 4.5, 0.45 * m.shape[0] + 1.8))
+    sns.heatmap(m, ax=ax, cmap="RdBu", vmin=-lim, vmax=lim, center=0, annot=True, fmt="+.3f",
+                annot_kws={"size": 7}, cbar_kws={"label": "mean accuracy change"})
+    n = int(abl["n"].max())
+    ax.set_title(f"Each variant against its method, mean over {n} architecture{'s' if n != 1 else ''}")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    return fig
+
+
+def expected_figures(methods, baseline: str, variants=()) -> list[str]:
+    """Figure stems that :func:`make_figures` draws: ``<figure>_<method>`` for these methods, and
+    ``ablations`` when the study runs variants."""
     out = []
     for method in sorted(methods):
         names = FIGURES if method != baseline else FIGURES[:3]
         out.extend(f"{name}_{method}" for name in names)
-    return out
+    return out + (["ablations"] if variants else [])
 
 
 def make_figures(tables_dir: Path, out_dir: Path, formats=("png",)) -> list[Path]:
@@ -175,5 +197,9 @@ def make_figures(tables_dir: Path, out_dir: Path, formats=("png",)) -> list[Path
             paths = [out_dir / f"{name}_{method}.{fmt}" for fmt in formats]
             _save(fig, paths)
             written.extend(paths)
+    if meta.get("variants"):
+        paths = [out_dir / f"ablations.{fmt}" for fmt in formats]
+        _save(ablations(pd.read_csv(tables_dir / "ablations.csv")), paths)
+        written.extend(paths)
     log.info("figures: %d files -> %s", len(written), out_dir)
     return written

@@ -13,6 +13,10 @@ Written to ``out_dir``:
     against the untrained baseline on the same architectures.
 ``pretext.csv``
     method, arch, family, params, epochs, loss, pretext_metric, pretext_value: the end of each pretraining.
+``ablations.csv`` (studies with variants)
+    variant, method, change, seed, dataset, n, mean, method_mean, mean_delta, wins, losses: each variant
+    against its method as the study configures it, on the same architectures (the Good-practices tables:
+    head, augmentation, negatives, schedule; a variant that changes only the seed measures seed noise).
 """
 
 from __future__ import annotations
@@ -105,23 +109,51 @@ def _exact_ties(gain: float) -> float:
     return 0.0 if abs(gain) < 1e-12 else float(gain)
 
 
+def _paired(m: pd.DataFrame, base: pd.DataFrame):
+    """Per dataset, the architectures both arch x dataset matrices have: (dataset, pair with columns m, b)."""
+    for ds in m.columns:
+        pair = pd.concat([m[ds].rename("m"), base[ds].rename("b")], axis=1).dropna() if ds in base else None
+        if pair is not None and not pair.empty:
+            yield ds, pair
+
+
 def honesty_table(acc: pd.DataFrame, baseline: str) -> pd.DataFrame:
     rows = []
     if baseline not in set(acc["method"]):
         return pd.DataFrame(rows)
     base = primary_matrix(acc, baseline)
     for method in sorted(set(acc["method"]) - {baseline}):
-        m = primary_matrix(acc, method)
-        for ds in m.columns:
-            pair = pd.concat([m[ds].rename("m"), base[ds].rename("b")], axis=1).dropna() if ds in base else None
-            if pair is None or pair.empty:
-                continue
+        for ds, pair in _paired(primary_matrix(acc, method), base):
             rows.append({"method": method, "baseline": baseline, "dataset": ds, "n": len(pair),
                          "mean": pair["m"].mean(), "baseline_mean": pair["b"].mean(),
                          "mean_gain": _exact_ties((pair["m"] - pair["b"]).mean()),
                          "wins": int((pair["m"] > pair["b"]).sum()),
                          "std": pair["m"].std(ddof=0), "min": pair["m"].min(), "max": pair["m"].max()})
     return pd.DataFrame(rows)
+
+
+ABLATION_COLUMNS = ["variant", "method", "change", "seed", "dataset", "n", "mean", "method_mean", "mean_delta",
+                    "wins", "losses"]
+
+
+def ablation_table(acc: pd.DataFrame, variants: dict[str, dict]) -> pd.DataFrame:
+    """Each variant against its method on the same architectures. ``variants``: ``{name: {"method": ...,
+    "change": ..., "seed": ...}}`` (the study manifest's); a variant whose method is not in the study is left
+    out (logged)."""
+    rows = []
+    present = set(acc["method"])
+    for name, v in variants.items():
+        if name not in present:
+            continue
+        if v["method"] not in present:
+            log.warning("ablations: %s is not compared: its method %s is not in the study", name, v["method"])
+            continue
+        for ds, pair in _paired(primary_matrix(acc, name), primary_matrix(acc, v["method"])):
+            rows.append({"variant": name, "method": v["method"], "change": v["change"], "seed": v["seed"],
+                         "dataset": ds, "n": len(pair), "mean": pair["m"].mean(), "method_mean": pair["b"].mean(),
+                         "mean_delta": _exact_ties((pair["m"] - pair["b"]).mean()),
+                         "wins": int((pair["m"] > pair["b"]).sum()), "losses": int((pair["m"] < pair["b"]).sum())})
+    return pd.DataFrame(rows, columns=ABLATION_COLUMNS)
 
 
 def pretext_table(pretrain_dir: Path, acc: pd.DataFrame) -> pd.DataFrame:
@@ -164,15 +196,18 @@ def build_tables(study: Path, out_dir: Path) -> dict[str, pd.DataFrame]:
         "honesty": honesty_table(acc, man["baseline"]),
         "pretext": pretext_table(Path(man["pretrain_dir"]), acc),
     }
+    if man.get("variants"):
+        tables["ablations"] = ablation_table(acc, man["variants"])
     out_dir = Path(out_dir)
     for name, df in tables.items():
         _write_csv(df, out_dir / f"{name}.csv")
     with atomic_path(out_dir / "study.json") as tmp:
-        tmp.write_text(json.dumps({k: man[k] for k in ("study", "reference", "baseline", "image_size")}, indent=2))
+        tmp.write_text(json.dumps({k: man.get(k) for k in ("study", "reference", "baseline", "image_size", "variants")},
+                                  indent=2))
     log.info("tables: %d probe results, %d architectures, %d datasets, %d methods -> %s", len(probe_files),
              acc["arch"].nunique(), acc["dataset"].nunique(), acc["method"].nunique(), out_dir)
     return tables
 
 
-__all__ = ["build_tables", "accuracy_table", "correlation_table", "honesty_table", "pretext_table",
-           "primary_matrix"]
+__all__ = ["build_tables", "accuracy_table", "ablation_table", "correlation_table", "honesty_table",
+           "pretext_table", "primary_matrix"]

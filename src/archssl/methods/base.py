@@ -45,7 +45,10 @@ from torch import nn
 from archssl.registry import Registry
 
 #: method_params keys every method accepts without reading them (see the contract above)
-RESERVED_KEYS = ("augment", "dataset", "split", "optimizer", "epochs", "precision")
+#: the pretrain keys a method's params (or a variant's) may set for that method alone (a schedule knob of the
+#: ablations: e.g. cosine off, or SimCLR's negatives K = 2 x batch_size - 2)
+PRETRAIN_OVERRIDES = ("optimizer", "epochs", "precision", "batch_size", "warmup_epochs", "final_lr", "cosine")
+RESERVED_KEYS = ("augment", "dataset", "split", *PRETRAIN_OVERRIDES)
 
 
 class SSLMethod(nn.Module):

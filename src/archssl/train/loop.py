@@ -187,15 +187,18 @@ def calibrate_untrained(backbone, dataset, cfg: PretrainConfig, device, mem_form
 
 
 def with_method_overrides(cfg: PretrainConfig) -> PretrainConfig:
-    """A method's own ``optimizer`` (replaces ``pretrain.optimizer`` whole), ``epochs`` and ``precision`` from
-    its method_params (e.g. SGD for the pretext tasks, LARS for SimCLR, as in the studies; fp32 for a method
-    that meets a bf16 kernel problem)."""
-    own = cfg.method_params
-    if not {"optimizer", "epochs", "precision"} & set(own):
+    """A method's own pretrain settings from its method_params (:data:`~archssl.methods.base.PRETRAIN_OVERRIDES`:
+    e.g. SGD for the pretext tasks and LARS for SimCLR, as in the studies; fp32 for a method that meets a bf16
+    kernel problem; a variant without the cosine schedule). ``optimizer`` replaces ``pretrain.optimizer``
+    whole."""
+    from archssl.methods.base import PRETRAIN_OVERRIDES
+
+    own = {k: cfg.method_params[k] for k in PRETRAIN_OVERRIDES if k in cfg.method_params}
+    if not own:
         return cfg
-    return dataclasses.replace(cfg, optimizer=dict(own.get("optimizer", cfg.optimizer)),
-                               epochs=int(own.get("epochs", cfg.epochs)),
-                               precision=str(own.get("precision", cfg.precision)))
+    kinds = {f.name: f.type for f in dataclasses.fields(PretrainConfig)}
+    cast = {"dict[str, Any]": dict, "int": int, "float": float, "str": str, "bool": bool}
+    return dataclasses.replace(cfg, **{k: cast[kinds[k]](v) for k, v in own.items()})
 
 
 def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after_epochs: int | None = None) -> Path:
