@@ -145,6 +145,10 @@ def _with_variants(c, variants, listed=None):
                                            "'moco', which is not in methods"),
     ({"simclr_x": {"method": "simclr"}}, ["simclr_y"], "config key 'methods[2]': unknown SSL method or variant "
                                                        "'simclr_y'; known methods:"),
+    ({"simclr_x": {"method": "simclr", "against": "moco"}}, None,
+     "config key 'variants.simclr_x.against': 'moco' is not another entry of methods"),
+    ({"simclr_x": {"method": "simclr", "against": "simclr_x"}}, None,
+     "config key 'variants.simclr_x.against': 'simclr_x' is not another entry of methods"),
 ])
 def test_bad_variants_name_the_key(cfg, variants, listed, message):
     _with_variants(cfg, variants, listed)
@@ -180,6 +184,7 @@ def test_variants_resolve_to_their_method_with_params_merged_and_their_seed(cfg)
     assert nohead.params["head"] == {"kind": "none", "hidden": 512, "out": 128}
     assert nohead.params["temperature"] == 0.5 and nohead.params["cosine"] is False
     assert nohead.note == "head.kind=none, cosine=false"
+    assert plain.against == "simclr" and nohead.against == "simclr"
     s3 = resolve_run(cfg, "simclr_s3")
     assert s3.seed == 3 and s3.params == plain.params and s3.note == "seed replicate"
     crop = resolve_run(cfg, "simclr_crop")
@@ -188,3 +193,18 @@ def test_variants_resolve_to_their_method_with_params_merged_and_their_seed(cfg)
     assert crop.note == "augment.crop_scale=[0.02, 0.1]"
     # the study's own method_params are untouched by resolving variants
     assert cfg["pretrain"]["method_params"]["simclr"]["head"] == {"kind": "mlp", "hidden": 512, "out": 128}
+
+
+def test_a_variant_may_be_compared_with_another_variant_without_its_method_in_the_study(cfg):
+    from archssl.config import resolve_run
+
+    cfg["variants"] = {"moco_k512": {"method": "moco", "params": {"queue_size": 512}},
+                       "moco_k512_nohead": {"method": "moco", "params": {"queue_size": 512, "head": {"kind": "none"}},
+                                            "against": "moco_k512"}}
+    cfg["methods"] = ["random", "moco_k512_nohead", "moco_k512"]
+    with pytest.raises(ConfigError, match=r"'methods\[2\]': variant 'moco_k512' is compared with its method 'moco'"):
+        validate_config(copy.deepcopy(cfg))
+    cfg["variants"]["moco_k512"]["against"] = "random"
+    validate_config(cfg)
+    assert resolve_run(cfg, "moco_k512_nohead").against == "moco_k512"
+    assert resolve_run(cfg, "moco_k512_nohead").params["queue_size"] == 512

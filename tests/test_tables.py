@@ -150,30 +150,35 @@ def test_ablation_table_compares_each_variant_with_its_method_on_the_same_archit
     rng = np.random.default_rng(1)
     _add_method(root, truth, "simclr_nohead", -0.05, rng)
     _add_method(root, truth, "simclr_s1", 0.0, rng)
+    _add_method(root, truth, "simclr_nohead_s1", -0.05, rng)
+    # simclr_nohead_s1 against simclr_nohead (`against`: a knob compared within another variant's setting)
     variants = {"simclr_nohead": {"method": "simclr", "change": "head.kind=none", "seed": 0},
-                "simclr_s1": {"method": "simclr", "change": "seed=1", "seed": 1}}
+                "simclr_s1": {"method": "simclr", "change": "seed=1", "seed": 1},
+                "simclr_nohead_s1": {"method": "simclr", "against": "simclr_nohead", "change": "seed=1", "seed": 1}}
     man = json.loads((root / "study.json").read_text())
     man["variants"] = variants
     (root / "study.json").write_text(json.dumps(man))
     build_tables(root / "study.json", root / "tables")
     abl = pd.read_csv(root / "tables" / "ablations.csv")
-    assert len(abl) == 2 * 3
+    assert len(abl) == 3 * 3
     for name, v in variants.items():
+        ref = v.get("against", "simclr")
         for ds in ("d1", "d2", "d3"):
             row = abl[(abl.variant == name) & (abl.dataset == ds)]
             assert len(row) == 1
             row = row.iloc[0]
-            deltas = [truth[(name, a, ds)] - truth[("simclr", a, ds)] for a in SPECS]
-            assert (row["method"], row["change"], row["seed"], row["n"]) == ("simclr", v["change"], v["seed"], 5)
+            deltas = [truth[(name, a, ds)] - truth[(ref, a, ds)] for a in SPECS]
+            assert (row["method"], row["against"], row["change"], row["seed"], row["n"]) == (
+                "simclr", ref, v["change"], v["seed"], 5)
             assert row["mean_delta"] == pytest.approx(sum(deltas) / len(deltas), abs=1e-12)
             assert row["mean"] == pytest.approx(sum(truth[(name, a, ds)] for a in SPECS) / 5)
-            assert row["method_mean"] == pytest.approx(sum(truth[("simclr", a, ds)] for a in SPECS) / 5)
+            assert row["against_mean"] == pytest.approx(sum(truth[(ref, a, ds)] for a in SPECS) / 5)
             assert (row["wins"], row["losses"]) == (sum(d > 0 for d in deltas), sum(d < 0 for d in deltas))
     # the variants are methods of the study too: in the honesty table against the baseline
     hon = pd.read_csv(root / "tables" / "honesty.csv")
     assert {"simclr_nohead", "simclr_s1"} <= set(hon["method"])
     written = make_figures(root / "tables", root / "figures")
-    methods = ["random", "simclr", "simclr_nohead", "simclr_s1"]
+    methods = ["random", "simclr", *variants]
     assert sorted(p.stem for p in written) == sorted(expected_figures(methods, "random", list(variants)))
     assert (root / "figures" / "ablations.png").stat().st_size > 5000
 

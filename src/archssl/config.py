@@ -103,6 +103,7 @@ class Run:
 
     name: str
     method: str  # the registered SSL method
+    against: str  # what the ablation table compares it with: its method, or the variant's `against`
     params: dict  # its effective pretrain.method_params (the method's, with the variant's merged in)
     seed: int
     changes: dict  # the variant's own params ({} for a plain method)
@@ -128,11 +129,11 @@ def resolve_run(cfg: dict, name: str) -> Run:
     mp = cfg["pretrain"]["method_params"]
     v = (cfg.get("variants") or {}).get(name)
     if v is None:
-        return Run(name, name, copy.deepcopy(mp.get(name) or {}), int(cfg.get("seed", 0)), {}, "")
+        return Run(name, name, name, copy.deepcopy(mp.get(name) or {}), int(cfg.get("seed", 0)), {}, "")
     changes = v.get("params") or {}
     seed = int(v.get("seed", cfg.get("seed", 0)))
     auto = ", ".join(_flat(changes) + ([f"seed={seed}"] if "seed" in v else [])) or "(no change)"
-    return Run(name, v["method"], deep_merge(mp.get(v["method"]) or {}, changes), seed, copy.deepcopy(changes),
+    return Run(name, v["method"], v.get("against", v["method"]), deep_merge(mp.get(v["method"]) or {}, changes), seed, copy.deepcopy(changes),
                v.get("note") or auto)
 
 
@@ -227,9 +228,15 @@ def check_names(cfg: dict) -> list[dict]:
         _check_method_params(v["method"], v["params"], where, d["pretrain"])
         _check_pretrain_set(resolve_run(cfg, name).params, where, d["pretrain"])
     for i, m in enumerate(cfg["methods"]):
-        if m in variants and variants[m]["method"] not in cfg["methods"]:
+        if m not in variants:
+            continue
+        against = variants[m].get("against")
+        if against is not None and (against not in cfg["methods"] or against == m):
+            raise ConfigError(f"config key 'variants.{m}.against': {against!r} is not another entry of methods")
+        if against is None and variants[m]["method"] not in cfg["methods"]:
             raise ConfigError(f"config key 'methods[{i}]': variant {m!r} is compared with its method "
-                              f"{variants[m]['method']!r}, which is not in methods; add it")
+                              f"{variants[m]['method']!r}, which is not in methods; add it (or set "
+                              f"variants.{m}.against)")
     for m in cfg["methods"]:
         name, _ = pretrain_set(cfg, m)
         run = resolve_run(cfg, m)

@@ -36,7 +36,9 @@ rule study_manifest:
                 "correlations": config["analysis"]["correlations"],
                 # each variant run: what the ablation table compares it with, and what it changes
                 "variants": {
-                    v: {"method": RUNS[v].method, "change": RUNS[v].note, "seed": RUNS[v].seed} for v in VARIANTS
+                    v: {"method": RUNS[v].method, "against": RUNS[v].against, "change": RUNS[v].note,
+                        "seed": RUNS[v].seed}
+                    for v in VARIANTS
                 },
             }
         ),

@@ -141,11 +141,13 @@ def pretext_vs_downstream(acc: pd.DataFrame, pretext: pd.DataFrame, method: str)
 
 
 def ablations(abl: pd.DataFrame):
-    """Heatmap: variant x dataset, the mean change of the primary metric from the variant's method."""
+    """Heatmap: variant x dataset, the mean change of the primary metric from the variant's method (or from
+    the entry its ``against`` names, shown in the row label)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    label = abl["variant"] + " (" + abl["change"] + ")"
+    against = abl["against"] if "against" in abl else abl["method"]
+    label = abl["variant"] + " (" + abl["change"] + ")" + (" vs " + against).where(against != abl["method"], "")
     m = abl.assign(label=label).pivot(index="label", columns="dataset", values="mean_delta")
     m = m.reindex(index=list(dict.fromkeys(label)))  # the study's order of variants
     lim = max(float(m.abs().max().max()), 1e-6)

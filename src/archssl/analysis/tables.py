@@ -14,9 +14,10 @@ Written to ``out_dir``:
 ``pretext.csv``
     method, arch, family, params, epochs, loss, pretext_metric, pretext_value: the end of each pretraining.
 ``ablations.csv`` (studies with variants)
-    variant, method, change, seed, dataset, n, mean, method_mean, mean_delta, wins, losses: each variant
-    against its method as the study configures it, on the same architectures (the Good-practices tables:
-    head, augmentation, negatives, schedule; a variant that changes only the seed measures seed noise).
+    variant, method, against, change, seed, dataset, n, mean, against_mean, mean_delta, wins, losses: each
+    variant against its method as the study configures it (or against the entry its ``against`` names), on the
+    same architectures (the Good-practices tables: head, augmentation, negatives, schedule; a variant that
+    changes only the seed measures seed noise).
 """
 
 from __future__ import annotations
@@ -132,25 +133,27 @@ def honesty_table(acc: pd.DataFrame, baseline: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-ABLATION_COLUMNS = ["variant", "method", "change", "seed", "dataset", "n", "mean", "method_mean", "mean_delta",
-                    "wins", "losses"]
+ABLATION_COLUMNS = ["variant", "method", "against", "change", "seed", "dataset", "n", "mean", "against_mean",
+                    "mean_delta", "wins", "losses"]
 
 
 def ablation_table(acc: pd.DataFrame, variants: dict[str, dict]) -> pd.DataFrame:
-    """Each variant against its method on the same architectures. ``variants``: ``{name: {"method": ...,
-    "change": ..., "seed": ...}}`` (the study manifest's); a variant whose method is not in the study is left
-    out (logged)."""
+    """Each variant against its method (or its ``against``) on the same architectures. ``variants``:
+    ``{name: {"method": ..., "against": ..., "change": ..., "seed": ...}}`` (the study manifest's); a variant
+    whose reference is not in the study is left out (logged)."""
     rows = []
     present = set(acc["method"])
     for name, v in variants.items():
+        against = v.get("against", v["method"])
         if name not in present:
             continue
-        if v["method"] not in present:
-            log.warning("ablations: %s is not compared: its method %s is not in the study", name, v["method"])
+        if against not in present:
+            log.warning("ablations: %s is not compared: %s is not in the study", name, against)
             continue
-        for ds, pair in _paired(primary_matrix(acc, name), primary_matrix(acc, v["method"])):
-            rows.append({"variant": name, "method": v["method"], "change": v["change"], "seed": v["seed"],
-                         "dataset": ds, "n": len(pair), "mean": pair["m"].mean(), "method_mean": pair["b"].mean(),
+        for ds, pair in _paired(primary_matrix(acc, name), primary_matrix(acc, against)):
+            rows.append({"variant": name, "method": v["method"], "against": against, "change": v["change"],
+                         "seed": v["seed"], "dataset": ds, "n": len(pair), "mean": pair["m"].mean(),
+                         "against_mean": pair["b"].mean(),
                          "mean_delta": _exact_ties((pair["m"] - pair["b"]).mean()),
                          "wins": int((pair["m"] > pair["b"]).sum()), "losses": int((pair["m"] < pair["b"]).sum())})
     return pd.DataFrame(rows, columns=ABLATION_COLUMNS)

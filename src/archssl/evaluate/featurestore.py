@@ -11,7 +11,8 @@ Layout (``format_version`` 1)::
 Root attributes:
 
 ``arch``, ``method``, ``dataset``
-    ids of the backbone, the SSL method and the dataset (strings).
+    ids of the backbone, the run (the study's name for it: an SSL method or a variant of one) and the dataset
+    (strings). The workflow also writes ``ssl_method``: the registered method a variant configures.
 ``taps``
     list of tap names (the layers features were taken from), ordered shallow to deep. Every split
     holds every tap.
