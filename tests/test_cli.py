@@ -44,3 +44,39 @@ def test_a_missing_spec_file_is_named_without_a_traceback(tmp_path, capsys):
     assert e.value.code != 0
     assert f"{tmp_path / 'nope.yaml'} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "p.json").exists()
+
+
+def test_config_validate_summarises_the_study(tmp_path, capsys):
+    cfg = {"study": "s", "data": {"pretrain": "pool", "downstream": ["shape", "count", "digits"]},
+           "archs": {"named": ["resnet18_cifar", "resnet50_cifar"]},
+           "methods": ["random", "moco", "moco_k512", "moco_k512_nohead"],
+           "variants": {"moco_k512": {"method": "moco", "params": {"queue_size": 512}},
+                        "moco_k512_nohead": {"method": "moco", "against": "moco_k512", "note": "no head",
+                                             "params": {"queue_size": 512, "head": {"kind": "none"}}}}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(cfg))
+    main(["config", "validate", str(tmp_path / "s.yaml")])
+    out = capsys.readouterr().out.splitlines()
+    # 2 x 4 pretraining jobs, 2 x 4 x 3 probes
+    assert out[0].endswith("valid; 2 architectures x 4 runs = 8 pretraining jobs, x 3 datasets = 24 probes")
+    assert out[2] == "  methods: random, moco"
+    assert out[3] == "  variant moco_k512: moco, queue_size=512"
+    assert out[4] == "  variant moco_k512_nohead: moco, no head, against moco_k512"
+
+
+def test_forwarded_commands_take_options_first(tmp_path, capsys):
+    """`archs list --preset ...` and `data check --data-root ...` start with an option (argparse.REMAINDER
+    used to reject them)."""
+    import pytest
+
+    with pytest.raises(SystemExit) as e:
+        main(["archs", "list", "--preset", "girish"])
+    assert e.value.code == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == "id,family,params,flops" and len(rows) == 1 + 116  # the Girish study's 116 architectures
+    with pytest.raises(SystemExit) as e:
+        main(["data", "check", "--data-root", str(tmp_path), "cifar10"])
+    assert e.value.code != 0
+    assert f"{tmp_path}/cifar10" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["config", "validate", "x.yaml", "--bogus"])
+    assert e.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err

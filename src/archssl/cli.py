@@ -180,10 +180,20 @@ def cmd_provenance(a) -> None:
 
 def cmd_config_validate(a) -> None:
     from archssl.archs import arch_id
-    from archssl.config import load_config, validate_config
+    from archssl.config import load_config, resolve_run, validate_config
 
-    specs = validate_config(load_config(a.config))
-    print(f"{a.config}: valid; {len(specs)} architectures: {', '.join(arch_id(s) for s in specs)}")
+    cfg = load_config(a.config)
+    specs = validate_config(cfg)
+    runs = [resolve_run(cfg, m) for m in cfg["methods"]]
+    variants = [r for r in runs if r.is_variant]
+    print(f"{a.config}: valid; {len(specs)} architectures x {len(runs)} runs = {len(specs) * len(runs)} "
+          f"pretraining jobs, x {len(cfg['data']['downstream'])} datasets = "
+          f"{len(specs) * len(runs) * len(cfg['data']['downstream'])} probes")
+    print(f"  architectures: {', '.join(arch_id(s) for s in specs)}")
+    print(f"  methods: {', '.join(r.name for r in runs if not r.is_variant)}")
+    for r in variants:
+        vs = "" if r.against == r.method else f", against {r.against}"
+        print(f"  variant {r.name}: {r.method}, {r.note}{vs}")
 
 
 def _forward(module: str):
@@ -211,15 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pool-size", type=int, default=6000)
     p.set_defaults(func=cmd_data_prepare)
+    # forwarded commands: their arguments (options first, too) reach the module's own parser (see main)
     p = data.add_parser("check", help="verify real datasets on disk", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_forward("archssl.data.check"))
+    p.set_defaults(func=_forward("archssl.data.check"), forward=True)
 
     archs = sub.add_parser("archs", help="architecture specs").add_subparsers(dest="sub", required=True)
     for name in ("show", "list", "export", "families"):
         p = archs.add_parser(name, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_forward_with(name))
+        p.set_defaults(func=_forward_with(name), forward=True)
 
     p = sub.add_parser("pretrain", help="SSL-pretrain one architecture")
     p.add_argument("--spec", required=True)
@@ -288,7 +297,14 @@ def _forward_with(name: str):
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # argparse.REMAINDER does not take arguments that start with an option (`archs list --preset girish`):
+    # a forwarded command gets everything its subparser did not recognise, in order
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "forward", False):
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     setup_logging(args.verbose)
     from archssl.config import ConfigError
     from archssl.data.base import DatasetError
