@@ -133,7 +133,8 @@ def resolve_run(cfg: dict, name: str) -> Run:
     changes = v.get("params") or {}
     seed = int(v.get("seed", cfg.get("seed", 0)))
     auto = ", ".join(_flat(changes) + ([f"seed={seed}"] if "seed" in v else [])) or "(no change)"
-    return Run(name, v["method"], v.get("against", v["method"]), deep_merge(mp.get(v["method"]) or {}, changes), seed, copy.deepcopy(changes),
+    params = deep_merge(mp.get(v["method"]) or {}, changes)
+    return Run(name, v["method"], v.get("against", v["method"]), params, seed, copy.deepcopy(changes),
                v.get("note") or auto)
 
 
