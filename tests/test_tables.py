@@ -156,11 +156,11 @@ def test_ablation_table_compares_each_variant_with_its_method_on_the_same_archit
                 "simclr_s1": {"method": "simclr", "change": "seed=1", "seed": 1},
                 "simclr_nohead_s1": {"method": "simclr", "against": "simclr_nohead", "change": "seed=1", "seed": 1}}
     man = json.loads((root / "study.json").read_text())
-    man["variants"] = variants
+    man["variants"] = [{"variant": k, **v} for k, v in variants.items()]
     (root / "study.json").write_text(json.dumps(man))
     build_tables(root / "study.json", root / "tables")
     abl = pd.read_csv(root / "tables" / "ablations.csv")
-    assert len(abl) == 3 * 3
+    assert len(abl) == 3 * 3 and list(dict.fromkeys(abl["variant"])) == list(variants)  # the study's order
     for name, v in variants.items():
         ref = v.get("against", "simclr")
         for ds in ("d1", "d2", "d3"):
@@ -189,5 +189,19 @@ def test_ablation_table_leaves_out_a_variant_whose_method_is_not_in_the_study(st
     root, _ = study
     man = json.loads((root / "study.json").read_text())
     acc = accuracy_table([Path(p) for p in man["probes"]], root / "archs", 32)
-    abl = ablation_table(acc, {"simclr": {"method": "moco", "change": "x", "seed": 0}})
+    abl = ablation_table(acc, [{"variant": "simclr", "method": "moco", "change": "x", "seed": 0}])
     assert abl.empty and list(abl.columns) == ABLATION_COLUMNS
+
+
+def test_figure_stems_split_into_figure_and_method_names_with_underscores():
+    from archssl.analysis.figures import FIGURES, expected_figures, split_stem
+
+    methods = ["random", "simclr", "simclr_no_head", "moco_k512_vs_x"]
+    stems = expected_figures(methods, "random", ["simclr_no_head", "moco_k512_vs_x"])
+    pairs = [split_stem(s) for s in stems]
+    assert ("ablations", "") in pairs
+    assert {m for _, m in pairs} == {*methods, ""}
+    assert ("pretext_vs_downstream", "moco_k512_vs_x") in pairs and ("acc_vs_params", "simclr_no_head") in pairs
+    assert {f for f, _ in pairs} == {*FIGURES, "ablations"}
+    with pytest.raises(ValueError, match="not a figure stem"):
+        split_stem("heatmap_simclr")

@@ -279,3 +279,7 @@ def test_variants_run_only_their_own_jobs_and_are_compared_with_their_method(stu
         assert r.n == 2 and r.mean_delta == pytest.approx(sum(deltas) / 2, abs=1e-12)
         assert (r.wins, r.losses) == (sum(d > 0 for d in deltas), sum(d < 0 for d in deltas))
     assert (res / "figures" / "ablations.png").stat().st_size > 5000
+    # the report takes the ablation table and figure, and every figure of the variants (names with underscores)
+    snakemake(study, "--report", "results/report.html")
+    html = (res / "report.html").read_text()
+    assert "ablations.csv" in html and "ablations.png" in html and "honesty_simclr_nohead.png" in html

@@ -1,6 +1,6 @@
 # Stage 6: tidy tables, correlations across architectures, figures, provenance. Everything here is
 # listed in the Snakemake report (snakemake --report results/report.html).
-from archssl.analysis.figures import expected_figures
+from archssl.analysis.figures import expected_figures, split_stem
 
 # feature files are products of the study too (users read them): `all` asks for them, so one that was
 # set aside as corrupt is rebuilt even when the probes that read it are up to date
@@ -34,12 +34,12 @@ rule study_manifest:
                 "reference": REFERENCE,
                 "baseline": BASELINE,
                 "correlations": config["analysis"]["correlations"],
-                # each variant run: what the ablation table compares it with, and what it changes
-                "variants": {
-                    v: {"method": RUNS[v].method, "against": RUNS[v].against, "change": RUNS[v].note,
-                        "seed": RUNS[v].seed}
+                # each variant run, in the study's order: what the ablation table compares it with, what it changes
+                "variants": [
+                    {"variant": v, "method": RUNS[v].method, "against": RUNS[v].against, "change": RUNS[v].note,
+                     "seed": RUNS[v].seed}
                     for v in VARIANTS
-                },
+                ],
             }
         ),
     conda:
@@ -85,9 +85,11 @@ rule figures:
         tables=rules.tables.output,
     output:
         [
-            report(f"{RES}/figures/{stem}.png", category="Figures", subcategory=stem.split("_")[-1],
-                   caption=f"../report/{stem.rsplit('_', 1)[0]}.rst")
+            # grouped by method in the report (the ablation heatmap on its own), captioned by figure
+            report(f"{RES}/figures/{stem}.png", category="Figures", subcategory=method or "ablations",
+                   caption=f"../report/{figure}.rst")
             for stem in FIGURE_STEMS
+            for figure, method in [split_stem(stem)]
         ],
     params:
         out_dir=lambda wildcards, output: Path(output[0]).parent,

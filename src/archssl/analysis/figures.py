@@ -150,6 +150,7 @@ def ablations(abl: pd.DataFrame):
     label = abl["variant"] + " (" + abl["change"] + ")" + (" vs " + against).where(against != abl["method"], "")
     m = abl.assign(label=label).pivot(index="label", columns="dataset", values="mean_delta")
     m = m.reindex(index=list(dict.fromkeys(label)))  # the study's order of variants
+    m["mean over datasets"] = m.mean(axis=1)
     lim = max(float(m.abs().max().max()), 1e-6)
     fig, ax = plt.subplots(figsize=(1.0 * m.shape[1] + 4.5, 0.45 * m.shape[0] + 1.8))
     sns.heatmap(m, ax=ax, cmap="RdBu", vmin=-lim, vmax=lim, center=0, annot=True, fmt="+.3f",
@@ -159,6 +160,17 @@ def ablations(abl: pd.DataFrame):
     ax.set_xlabel("")
     ax.set_ylabel("")
     return fig
+
+
+def split_stem(stem: str) -> tuple[str, str]:
+    """(figure, method) of a figure stem from :func:`expected_figures`; method names may hold underscores
+    (variants: ``honesty_simclr_nohead`` -> ``("honesty", "simclr_nohead")``); ``ablations`` is study-wide."""
+    if stem == "ablations":
+        return "ablations", ""
+    for name in FIGURES:
+        if stem.startswith(name + "_"):
+            return name, stem[len(name) + 1:]
+    raise ValueError(f"not a figure stem of archssl: {stem!r}")
 
 
 def expected_figures(methods, baseline: str, variants=()) -> list[str]:

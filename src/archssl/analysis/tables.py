@@ -137,14 +137,14 @@ ABLATION_COLUMNS = ["variant", "method", "against", "change", "seed", "dataset",
                     "mean_delta", "wins", "losses"]
 
 
-def ablation_table(acc: pd.DataFrame, variants: dict[str, dict]) -> pd.DataFrame:
-    """Each variant against its method (or its ``against``) on the same architectures. ``variants``:
-    ``{name: {"method": ..., "against": ..., "change": ..., "seed": ...}}`` (the study manifest's); a variant
-    whose reference is not in the study is left out (logged)."""
+def ablation_table(acc: pd.DataFrame, variants: list[dict]) -> pd.DataFrame:
+    """Each variant against its method (or its ``against``) on the same architectures, in the order given.
+    ``variants``: ``[{"variant": name, "method": ..., "against": ..., "change": ..., "seed": ...}]`` (the study
+    manifest's); a variant whose reference is not in the study is left out (logged)."""
     rows = []
     present = set(acc["method"])
-    for name, v in variants.items():
-        against = v.get("against", v["method"])
+    for v in variants:
+        name, against = v["variant"], v.get("against", v["method"])
         if name not in present:
             continue
         if against not in present:
