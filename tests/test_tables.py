@@ -183,6 +183,33 @@ def test_ablation_table_compares_each_variant_with_its_method_on_the_same_archit
     assert (root / "figures" / "ablations.png").stat().st_size > 5000
 
 
+def test_a_seed_replicate_of_the_untrained_baseline_is_compared_but_has_no_pretext_figure(study):
+    from archssl.analysis.figures import expected_figures, make_figures
+
+    root, truth = study
+    man = json.loads((root / "study.json").read_text())
+    for a in SPECS:
+        for ds in ("d1", "d2", "d3"):
+            v = truth[("random", a, ds)] + 0.01
+            p = root / "probes" / "random_s1" / a / f"{ds}.json"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(json.dumps({"method": "random_s1", "arch": a, "dataset": ds, "results": [
+                {"tap": "prelogits", "metric": "top1", "value": v, "test": {"top1": v}}]}))
+            man["probes"].append(str(p))
+        m = root / "pretrain" / "random_s1" / a / "metrics.csv"  # what an untrained run writes
+        m.parent.mkdir(parents=True, exist_ok=True)
+        m.write_text("epoch,loss,seconds\n0,nan,1.5\n")
+    man["variants"] = [{"variant": "random_s1", "method": "random", "change": "seed=1", "seed": 1}]
+    (root / "study.json").write_text(json.dumps(man))
+    build_tables(root / "study.json", root / "tables")
+    abl = pd.read_csv(root / "tables" / "ablations.csv")
+    assert len(abl) == 3 and np.allclose(abl["mean_delta"], 0.01) and (abl["wins"] == 5).all()
+    written = sorted(p.stem for p in make_figures(root / "tables", root / "figures"))
+    assert written == sorted(expected_figures(["random", "simclr", "random_s1"], "random", ["random_s1"],
+                                              untrained=["random", "random_s1"]))
+    assert "honesty_random_s1" in written and "pretext_vs_downstream_random_s1" not in written
+
+
 def test_ablation_table_leaves_out_a_variant_whose_method_is_not_in_the_study(study):
     from archssl.analysis.tables import ABLATION_COLUMNS, ablation_table, accuracy_table
 

@@ -10,7 +10,8 @@ PROBES = expand(f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json", method=MET
                 dataset=DOWNSTREAM)
 REFERENCE = config["analysis"]["reference"] or DOWNSTREAM[0]
 BASELINE = config["analysis"]["baseline"]
-FIGURE_STEMS = expected_figures(METHOD_NAMES, BASELINE, VARIANTS)
+FIGURE_STEMS = expected_figures(METHOD_NAMES, BASELINE, VARIANTS,
+                               untrained=[m for m in METHOD_NAMES if not METHODS.get(RUNS[m].method).trains])
 
 
 rule study_manifest:

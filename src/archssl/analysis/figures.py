@@ -173,12 +173,15 @@ def split_stem(stem: str) -> tuple[str, str]:
     raise ValueError(f"not a figure stem of archssl: {stem!r}")
 
 
-def expected_figures(methods, baseline: str, variants=()) -> list[str]:
-    """Figure stems that :func:`make_figures` draws: ``<figure>_<method>`` for these methods, and
-    ``ablations`` when the study runs variants."""
+def expected_figures(methods, baseline: str, variants=(), untrained=()) -> list[str]:
+    """Figure stems that :func:`make_figures` draws: ``<figure>_<method>`` for these methods (no pretext
+    figure for the ``untrained`` ones, e.g. a seed replicate of the random baseline), and ``ablations`` when
+    the study runs variants."""
     out = []
     for method in sorted(methods):
         names = FIGURES if method != baseline else FIGURES[:3]
+        if method in untrained:
+            names = [n for n in names if n != "pretext_vs_downstream"]
         out.extend(f"{name}_{method}" for name in names)
     return out + (["ablations"] if variants else [])
 
@@ -206,7 +209,8 @@ def make_figures(tables_dir: Path, out_dir: Path, formats=("png",)) -> list[Path
             figs["honesty"] = honesty(acc, method, baseline)
             if pretext.empty or method not in set(pretext["method"]):
                 raise ValueError(f"{tables_dir / 'pretext.csv'}: no pretraining metrics for method {method!r}")
-            figs["pretext_vs_downstream"] = pretext_vs_downstream(acc, pretext, method)
+            if pretext.loc[pretext["method"] == method, "pretext_value"].notna().any():  # not untrained
+                figs["pretext_vs_downstream"] = pretext_vs_downstream(acc, pretext, method)
         for name, fig in figs.items():
             paths = [out_dir / f"{name}_{method}.{fmt}" for fmt in formats]
             _save(fig, paths)
