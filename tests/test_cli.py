@@ -80,3 +80,21 @@ def test_forwarded_commands_take_options_first(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["config", "validate", "x.yaml", "--bogus"])
     assert e.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_config_validate_merges_several_files_in_order(tmp_path, capsys):
+    import pytest
+
+    base = {"study": "s", "data": {"pretrain": "pool", "downstream": ["shape"]}, "archs": {"named": ["resnet18_cifar"]},
+            "methods": ["random", "simclr"]}
+    top = {"methods": ["random", "simclr_s1"], "variants": {"simclr_s1": {"method": "simclr", "seed": 1}}}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "top.yaml").write_text(yaml.safe_dump(top))
+    main(["config", "validate", str(tmp_path / "base.yaml"), str(tmp_path / "top.yaml")])
+    out = capsys.readouterr().out.splitlines()
+    assert "valid; 1 architectures x 2 runs" in out[0]
+    assert out[-1] == "  variant simclr_s1: simclr, seed=1, not compared (simclr is not in methods)"
+    (tmp_path / "list.yaml").write_text("[1, 2]\n")
+    with pytest.raises(SystemExit) as e:
+        main(["config", "validate", str(tmp_path / "base.yaml"), str(tmp_path / "list.yaml")])
+    assert e.value.code == 2 and "list.yaml: must be a mapping of config keys, got list" in capsys.readouterr().err

@@ -141,8 +141,6 @@ def _with_variants(c, variants, listed=None):
     ({"Simclr-x": {"method": "simclr"}}, [], "config key 'variants'"),
     ({"simclr_x": {"method": "simclr", "seed": -1}}, None, "config key 'variants.simclr_x.seed'"),
     ({"simclr_x": {"method": "simclr", "parms": {}}}, None, "config key 'variants.simclr_x.parms': unknown key"),
-    ({"moco_x": {"method": "moco"}}, None, "config key 'methods[2]': variant 'moco_x' is compared with its method "
-                                           "'moco', which is not in methods"),
     ({"simclr_x": {"method": "simclr"}}, ["simclr_y"], "config key 'methods[2]': unknown SSL method or variant "
                                                        "'simclr_y'; known methods:"),
     ({"simclr_x": {"method": "simclr", "against": "moco"}}, None,
@@ -202,9 +200,44 @@ def test_a_variant_may_be_compared_with_another_variant_without_its_method_in_th
                        "moco_k512_nohead": {"method": "moco", "params": {"queue_size": 512, "head": {"kind": "none"}},
                                             "against": "moco_k512"}}
     cfg["methods"] = ["random", "moco_k512_nohead", "moco_k512"]
-    with pytest.raises(ConfigError, match=r"'methods\[2\]': variant 'moco_k512' is compared with its method 'moco'"):
-        validate_config(copy.deepcopy(cfg))
-    cfg["variants"]["moco_k512"]["against"] = "random"
     validate_config(cfg)
     assert resolve_run(cfg, "moco_k512_nohead").against == "moco_k512"
     assert resolve_run(cfg, "moco_k512_nohead").params["queue_size"] == 512
+    # moco is not in the study and moco_k512 names no `against`: a run like any other, not compared
+    assert resolve_run(cfg, "moco_k512").against is None and resolve_run(cfg, "moco_k512").is_variant
+
+
+#: each overlay (config/overlays/) and the preset it is given after
+OVERLAYS = {"mini_methods_seed1.yaml": "mini_methods.yaml"}
+
+
+def test_every_overlay_is_listed_with_its_preset():
+    assert sorted(p.name for p in (ROOT / "config" / "overlays").glob("*.yaml")) == sorted(OVERLAYS)
+
+
+@pytest.mark.parametrize("overlay,preset", sorted(OVERLAYS.items()))
+def test_overlays_are_valid_over_their_preset_as_snakemake_merges_them(overlay, preset):
+    from snakemake.utils import update_config
+
+    from archssl.config import deep_merge
+
+    base = load_config(ROOT / "config" / "presets" / preset)
+    top = load_config(ROOT / "config" / "overlays" / overlay)
+    merged = copy.deepcopy(base)
+    update_config(merged, top)  # what `snakemake --configfile PRESET OVERLAY` does
+    assert deep_merge(base, top) == merged  # what `archssl config validate PRESET OVERLAY` does
+    validate_config(merged)
+    assert merged["results"] != base["results"]  # an overlay never writes into its preset's results
+
+
+def test_the_seed_overlay_reruns_every_method_with_seed_1_and_keeps_the_presets_settings():
+    from archssl.config import deep_merge, resolve_run
+
+    base = load_config(ROOT / "config" / "presets" / "mini_methods.yaml")
+    cfg = deep_merge(base, load_config(ROOT / "config" / "overlays" / "mini_methods_seed1.yaml"))
+    validate_config(cfg)
+    runs = [resolve_run(cfg, m) for m in cfg["methods"]]
+    assert sorted(r.method for r in runs) == sorted(base["methods"])
+    for r in runs:
+        assert r.seed == 1 and r.params == (base["pretrain"]["method_params"].get(r.method) or {})
+    assert cfg["analysis"]["baseline"] == "random_s1"

@@ -180,19 +180,26 @@ def cmd_provenance(a) -> None:
 
 def cmd_config_validate(a) -> None:
     from archssl.archs import arch_id
-    from archssl.config import load_config, resolve_run, validate_config
+    from archssl.config import ConfigError, deep_merge, load_config, resolve_run, validate_config
 
-    cfg = load_config(a.config)
+    cfg = {}
+    for path in a.config:  # merged as snakemake merges several --configfile, the later winning key by key
+        part = load_config(path)
+        if not isinstance(part, dict):
+            raise ConfigError(f"config file {path}: must be a mapping of config keys, got {type(part).__name__}")
+        cfg = deep_merge(cfg, part)
     specs = validate_config(cfg)
+    a.config = " + ".join(a.config)
     runs = [resolve_run(cfg, m) for m in cfg["methods"]]
     variants = [r for r in runs if r.is_variant]
     print(f"{a.config}: valid; {len(specs)} architectures x {len(runs)} runs = {len(specs) * len(runs)} "
           f"pretraining jobs, x {len(cfg['data']['downstream'])} datasets = "
           f"{len(specs) * len(runs) * len(cfg['data']['downstream'])} probes")
     print(f"  architectures: {', '.join(arch_id(s) for s in specs)}")
-    print(f"  methods: {', '.join(r.name for r in runs if not r.is_variant)}")
+    print(f"  methods: {', '.join(r.name for r in runs if not r.is_variant) or '(none: variants only)'}")
     for r in variants:
-        vs = "" if r.against == r.method else f", against {r.against}"
+        vs = ("" if r.against == r.method else f", against {r.against}" if r.against
+              else f", not compared ({r.method} is not in methods)")
         print(f"  variant {r.name}: {r.method}, {r.note}{vs}")
 
 
@@ -282,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="study configs").add_subparsers(dest="sub", required=True)
     p = cfg.add_parser("validate", help="validate a config against the schema and the registries")
-    p.add_argument("config")
+    p.add_argument("config", nargs="+", help="config file(s); several are merged in order, as snakemake merges "
+                   "several --configfile (an overlay after its preset)")
     p.set_defaults(func=cmd_config_validate)
     return ap
 

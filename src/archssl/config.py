@@ -103,7 +103,9 @@ class Run:
 
     name: str
     method: str  # the registered SSL method
-    against: str  # what the ablation table compares it with: its method, or the variant's `against`
+    # what the ablation table compares a variant with: its `against`, else its method when the study runs it;
+    # None: not compared (a replicate study of variants only); a plain method: itself
+    against: str | None
     params: dict  # its effective pretrain.method_params (the method's, with the variant's merged in)
     seed: int
     changes: dict  # the variant's own params ({} for a plain method)
@@ -134,7 +136,8 @@ def resolve_run(cfg: dict, name: str) -> Run:
     seed = int(v.get("seed", cfg.get("seed", 0)))
     auto = ", ".join(_flat(changes) + ([f"seed={seed}"] if "seed" in v else [])) or "(no change)"
     params = deep_merge(mp.get(v["method"]) or {}, changes)
-    return Run(name, v["method"], v.get("against", v["method"]), params, seed, copy.deepcopy(changes),
+    against = v.get("against") or (v["method"] if v["method"] in cfg.get("methods", ()) else None)
+    return Run(name, v["method"], against, params, seed, copy.deepcopy(changes),
                v.get("note") or auto)
 
 
@@ -228,16 +231,11 @@ def check_names(cfg: dict) -> list[dict]:
         where = f"variants.{name}.params"
         _check_method_params(v["method"], v["params"], where, d["pretrain"])
         _check_pretrain_set(resolve_run(cfg, name).params, where, d["pretrain"])
-    for i, m in enumerate(cfg["methods"]):
-        if m not in variants:
-            continue
-        against = variants[m].get("against")
+    for m in cfg["methods"]:
+        against = variants[m].get("against") if m in variants else None
         if against is not None and (against not in cfg["methods"] or against == m):
             raise ConfigError(f"config key 'variants.{m}.against': {against!r} is not another entry of methods")
-        if against is None and variants[m]["method"] not in cfg["methods"]:
-            raise ConfigError(f"config key 'methods[{i}]': variant {m!r} is compared with its method "
-                              f"{variants[m]['method']!r}, which is not in methods; add it (or set "
-                              f"variants.{m}.against)")
+
     for m in cfg["methods"]:
         name, _ = pretrain_set(cfg, m)
         run = resolve_run(cfg, m)

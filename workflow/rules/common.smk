@@ -27,7 +27,9 @@ ARCHS = list(ARCH_SPECS)
 # the entries of `methods`: registered methods and variants of them (a variant is a {method} like any other)
 METHOD_NAMES = config["methods"]
 RUNS = {name: resolve_run(config, name) for name in METHOD_NAMES}
-VARIANTS = [name for name in METHOD_NAMES if RUNS[name].is_variant]
+# the variants the ablation table compares with their method (or `against`); a variant whose method is not in
+# the study and that names no `against` is a run like any other, in every table but that one
+VARIANTS = [name for name in METHOD_NAMES if RUNS[name].is_variant and RUNS[name].against is not None]
 DOWNSTREAM = config["data"]["downstream"]
 BUILTIN_ROOT = f"{RES}/data"
 LOGS = f"{RES}/logs"
