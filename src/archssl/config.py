@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from archssl.utils import deep_merge  # noqa: F401  (also this module's API: config files merge with it)
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -84,17 +86,6 @@ def validate_schema(cfg: dict, schema: dict | None = None) -> dict:
         more = f"\n(and {len(errors) - 5} more)" if len(errors) > 5 else ""
         raise ConfigError("invalid config:\n  " + "\n  ".join(msgs) + more)
     return cfg
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    """``over`` merged into a copy of ``base``: mappings key by key (recursively), anything else replaced."""
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 @dataclass(frozen=True)

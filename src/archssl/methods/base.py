@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from archssl.registry import Registry
+from archssl.utils import deep_merge
 
 #: method_params keys every method accepts without reading them (see the contract above)
 #: the pretrain keys a method's params (or a variant's) may set for that method alone (a schedule knob of the
@@ -75,7 +76,7 @@ class SSLMethod(nn.Module):
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "(none)"
             raise ValueError(f"pretrain.method_params.{self.method_name()}: unknown key {unknown[0]!r}; known: {known}")
-        self.cfg = _merge(self.defaults, cfg)
+        self.cfg = deep_merge(self.defaults, cfg)
 
     @classmethod
     def method_name(cls) -> str:
@@ -98,16 +99,6 @@ class SSLMethod(nn.Module):
 
     def after_step(self) -> None:
         """Hook after each optimiser step (momentum encoders, queues)."""
-
-
-def _merge(defaults: dict, cfg: dict) -> dict:
-    """``defaults`` overridden by ``cfg``; dict-valued entries (heads) are merged key by key."""
-    import copy
-
-    out = copy.deepcopy(defaults)
-    for k, v in cfg.items():
-        out[k] = {**out[k], **v} if isinstance(out.get(k), dict) and isinstance(v, dict) else copy.deepcopy(v)
-    return out
 
 
 METHODS: Registry[type[SSLMethod]] = Registry("SSL method")
