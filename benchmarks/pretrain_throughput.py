@@ -84,14 +84,14 @@ class TwoViews(torch.utils.data.Dataset):
 
 
 def run_ours(spec: dict, ds: Images, batch: int, precision: str) -> float:
-    from archssl.train.loop import PretrainConfig, pretrain
+    from archssl.plan import PretrainExec, PretrainJob
+    from archssl.train.loop import pretrain
 
-    cfg = PretrainConfig(method="simclr", epochs=2, batch_size=batch, image_size=32, seed=0, optimizer=OPT,
-                         warmup_epochs=0.5, final_lr=0.0, augment=AUG, method_params={"temperature": 0.5, "head": HEAD},
-                         checkpoint_every=100, device="cpu" if not torch.cuda.is_available() else "auto",
-                         precision=precision)
+    cfg = PretrainJob.build("simclr", image_size=32, pretrain={
+        "epochs": 2, "batch_size": batch, "optimizer": OPT, "warmup_epochs": 0.5, "final_lr": 0.0, "augment": AUG,
+        "precision": precision}, method_params={"temperature": 0.5, "head": HEAD})
     with tempfile.TemporaryDirectory() as d:
-        pretrain(spec, ds, cfg, Path(d))
+        pretrain(spec, ds, cfg, Path(d), PretrainExec(device="auto", checkpoint_every=100))
         with open(Path(d) / "metrics.csv") as f:
             rows = list(csv.DictReader(f))
     return float(rows[-1]["images_per_s"])

@@ -186,5 +186,5 @@ def test_moco_with_hard_negatives_trains_a_step():
 
 
 def test_unknown_method_param_is_an_error():
-    with pytest.raises(ValueError, match="method_params.moco: unknown key 'temprature'"):
+    with pytest.raises(ValueError, match="'pretrain.method_params.moco.temprature': unknown key"):
         METHODS.get("moco")(build(SPEC), {"temprature": 0.1})

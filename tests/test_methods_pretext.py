@@ -229,7 +229,7 @@ def test_relpatch_step():
     m = METHODS.get("relpatch")(build(SPEC), {"hidden": 16, "head": {"out": 8}})
     loss, metrics = m.training_step(torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8), None)
     assert list(metrics) == ["rpl_acc"] and torch.isfinite(loss)
-    with pytest.raises(ValueError, match="3 x 3"):
+    with pytest.raises(ValueError, match=r"relpatch.grid': 2 is not one of \[3\]"):
         METHODS.get("relpatch")(build(SPEC), {"grid": 2})
 
 

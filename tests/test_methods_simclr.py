@@ -99,5 +99,5 @@ def test_head_config_merges_over_method_defaults():
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in moco.head.modules())
     simclr = METHODS.get("simclr")(bb(), {"head": {"hidden": 16, "out": 8}})
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in simclr.head.modules())
-    with pytest.raises(ValueError, match="head: unknown key 'width'"):
+    with pytest.raises(ValueError, match="simclr.head.width': unknown key"):
         METHODS.get("simclr")(bb(), {"head": {"width": 3}})

@@ -61,8 +61,10 @@ def test_knn_scores_match_sklearn_and_brute_force():
     np.testing.assert_allclose(knn_scores(Xm, Ym, Xq, 4, 7, 0.07), brute_knn(Xm, Ym, Xq, 7, 0.07), atol=1e-6)
     np.testing.assert_allclose(knn_scores(Xm[:20], ym[:20], Xq, 4, 500, 0.5),
                                brute_knn(Xm[:20], np.eye(4)[ym[:20]], Xq, 20, 0.5), atol=1e-6)
-    # chunking does not change the result
-    np.testing.assert_allclose(knn_scores(Xm, ym, Xq, 4, k, T, chunk_elems=600), ours, atol=1e-12)
+    # chunking does not change the result beyond float32 round-off: the chunks' matrix products are summed in
+    # another order (2.2e-7 apart on an AMD EPYC, 0 on an Intel Xeon with AMX), so a bit-identity assertion
+    # would hold on one CPU vendor only
+    np.testing.assert_allclose(knn_scores(Xm, ym, Xq, 4, k, T, chunk_elems=600), ours, rtol=1e-5, atol=1e-6)
 
 
 def test_knn_probe_selects_on_val_and_uses_train_plus_val_memory():

@@ -272,13 +272,13 @@ def test_registry_and_config_errors():
     assert "lbfgs_logreg" in PROBES
     with pytest.raises(RegistryError, match="unknown probe 'nope'"):
         make_probe("nope")
-    with pytest.raises(ProbeConfigError, match="unknown parameter"):
+    with pytest.raises(ProbeConfigError, match="'probe.params.l2_grid': unknown key"):
         make_probe("lbfgs_logreg", l2_grid=3)
     with pytest.raises(ProbeConfigError):
         make_probe("lbfgs_logreg", dtype="float16")
-    with pytest.raises(ProbeConfigError, match="tight_tol must be > 0 or null"):
+    with pytest.raises(ProbeConfigError, match="'probe.params.tight_tol': 0 is less than or equal to the minimum of 0"):
         make_probe("lbfgs_logreg", tight_tol=0)
-    with pytest.raises(ProbeConfigError, match="polish_max must be >= 0"):
+    with pytest.raises(ProbeConfigError, match="'probe.params.polish_max': -1 is less than the minimum of 0"):
         make_probe("lbfgs_logreg", polish_max=-1)
     p = make_probe("lbfgs_logreg", l2_values=[1e-3, 1.0, 1e-1])
     assert p.grid() == [1.0, 1e-1, 1e-3]  # strongest first

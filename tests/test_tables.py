@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from archssl.plan import planned_figures
+
 from archssl.analysis.tables import build_tables
 
 SPECS = {
@@ -43,7 +45,7 @@ def study(tmp_path):
             m.write_text("epoch,loss,contrastive_top1,lr,images_per_s,seconds\n1,5.0,0.2,1,10,1\n2,4.0,0.4,1,10,1\n")
     man = {"study": "t", "probes": probes, "archs_dir": str(tmp_path / "archs"),
            "pretrain_dir": str(tmp_path / "pretrain"), "image_size": 32, "reference": "d1", "baseline": "random",
-           "correlations": ["pearson", "spearman", "kendall"]}
+           "correlations": ["pearson", "spearman", "kendall"], "figures": planned_figures(["random", "simclr"], "random")}
     (tmp_path / "study.json").write_text(json.dumps(man))
     return tmp_path, truth
 
@@ -81,7 +83,8 @@ def test_tables_are_tidy_and_correct(study):
 
 
 def test_figures_are_drawn_for_every_method(study):
-    from archssl.analysis.figures import expected_figures, make_figures
+    from archssl.analysis.figures import make_figures
+    from archssl.plan import planned_figures as expected_figures
 
     root, _ = study
     build_tables(root / "study.json", root / "tables")
@@ -144,7 +147,8 @@ def _add_method(root: Path, truth: dict, method: str, offset: float, rng) -> Non
 
 
 def test_ablation_table_compares_each_variant_with_its_method_on_the_same_architectures(study):
-    from archssl.analysis.figures import expected_figures, make_figures
+    from archssl.analysis.figures import make_figures
+    from archssl.plan import planned_figures as expected_figures
 
     root, truth = study
     rng = np.random.default_rng(1)
@@ -157,6 +161,7 @@ def test_ablation_table_compares_each_variant_with_its_method_on_the_same_archit
                 "simclr_nohead_s1": {"method": "simclr", "against": "simclr_nohead", "change": "seed=1", "seed": 1}}
     man = json.loads((root / "study.json").read_text())
     man["variants"] = [{"variant": k, **v} for k, v in variants.items()]
+    man["figures"] = expected_figures(["random", "simclr", *variants], "random", list(variants))
     (root / "study.json").write_text(json.dumps(man))
     build_tables(root / "study.json", root / "tables")
     abl = pd.read_csv(root / "tables" / "ablations.csv")
@@ -184,7 +189,8 @@ def test_ablation_table_compares_each_variant_with_its_method_on_the_same_archit
 
 
 def test_a_seed_replicate_of_the_untrained_baseline_is_compared_but_has_no_pretext_figure(study):
-    from archssl.analysis.figures import expected_figures, make_figures
+    from archssl.analysis.figures import make_figures
+    from archssl.plan import planned_figures as expected_figures
 
     root, truth = study
     man = json.loads((root / "study.json").read_text())
@@ -200,6 +206,8 @@ def test_a_seed_replicate_of_the_untrained_baseline_is_compared_but_has_no_prete
         m.parent.mkdir(parents=True, exist_ok=True)
         m.write_text("epoch,loss,seconds\n0,nan,1.5\n")
     man["variants"] = [{"variant": "random_s1", "method": "random", "change": "seed=1", "seed": 1}]
+    man["figures"] = expected_figures(["random", "simclr", "random_s1"], "random", ["random_s1"],
+                                      untrained=["random", "random_s1"])
     (root / "study.json").write_text(json.dumps(man))
     build_tables(root / "study.json", root / "tables")
     abl = pd.read_csv(root / "tables" / "ablations.csv")
@@ -221,7 +229,8 @@ def test_ablation_table_leaves_out_a_variant_whose_method_is_not_in_the_study(st
 
 
 def test_figure_stems_split_into_figure_and_method_names_with_underscores():
-    from archssl.analysis.figures import FIGURES, expected_figures, split_stem
+    from archssl.plan import FIGURES, split_stem
+    from archssl.plan import planned_figures as expected_figures
 
     methods = ["random", "simclr", "simclr_no_head", "moco_k512_vs_x"]
     stems = expected_figures(methods, "random", ["simclr_no_head", "moco_k512_vs_x"])

@@ -22,12 +22,13 @@ def test_random_baseline_gets_data_statistics_and_usable_features(tmp_path):
     import numpy as np
 
     from archssl.data.mini import ArrayDataset
-    from archssl.train.loop import PretrainConfig, load_backbone, pretrain
+    from archssl.plan import PretrainJob
+    from archssl.train.loop import load_backbone, pretrain
 
     spec = {"family": "mobilenetv2", "width_mult": 0.25, "depths": [1, 1, 1, 1, 1, 1, 1], "stem": "small"}
     rng = np.random.default_rng(0)
     ds = ArrayDataset(rng.integers(0, 256, (64, 3, 16, 16), dtype=np.uint8), np.full(64, -1))
-    path = pretrain(spec, ds, PretrainConfig(method="random", batch_size=32, image_size=16), tmp_path)
+    path = pretrain(spec, ds, PretrainJob.build("random", image_size=16, pretrain={"batch_size": 32}), tmp_path)
     net, _ = load_backbone(path)
     bn = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     assert all(not torch.allclose(m.running_var, torch.ones_like(m.running_var)) for m in bn)

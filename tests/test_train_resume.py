@@ -10,8 +10,8 @@ import torch
 
 from archssl.methods import METHODS
 from archssl.analysis import tables
-from archssl.train.loop import (STANDARD_COLUMNS, PretrainConfig, autocast_dtype, effective_augment, load_backbone,
-                                pretrain)
+from archssl.plan import PretrainJob
+from archssl.train.loop import STANDARD_COLUMNS, autocast_dtype, load_backbone, pretrain
 
 SPEC = {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}
 
@@ -41,10 +41,11 @@ class Images(torch.utils.data.Dataset):
         return self.images[i], int(self.labels[i])
 
 
-def config(method, epochs=2, size=16, **kw):
-    return PretrainConfig(method=method, epochs=epochs, batch_size=16, image_size=size, seed=7,
-                          optimizer={"name": "lars", "lr": 0.5}, warmup_epochs=0.5,
-                          method_params=PARAMS[method], checkpoint_every=1, **kw)
+def config(method, epochs=2, size=16, method_params=None, **kw):
+    """The job of ``method`` through the same resolution as the workflow's (archssl.plan)."""
+    pre = {"epochs": epochs, "batch_size": 16, "optimizer": {"name": "lars", "lr": 0.5}, "warmup_epochs": 0.5, **kw}
+    return PretrainJob.build(method, seed=7, image_size=size, pretrain=pre,
+                             method_params=PARAMS[method] if method_params is None else method_params)
 
 
 def rows(path):
@@ -108,9 +109,9 @@ def test_supervised_on_an_unlabelled_set_names_the_fix(tmp_path):
 
 
 def test_method_augment_overrides_and_precision():
-    cfg = PretrainConfig(method="rotation", augment={"crop_scale": [0.2, 1.0], "jitter_p": 0.8},
-                         method_params={"augment": {"jitter_p": 0.0}})
-    assert effective_augment(cfg) == {"crop_scale": [0.2, 1.0], "jitter_p": 0.0}
+    cfg = config("rotation", augment={"crop_scale": [0.2, 1.0], "jitter_p": 0.8},
+                 method_params={"augment": {"jitter_p": 0.0}})
+    assert cfg.augment["crop_scale"] == [0.2, 1.0] and cfg.augment["jitter_p"] == 0.0
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert autocast_dtype("auto", cuda) is torch.bfloat16
     assert autocast_dtype("auto", cpu, native_bf16=False) is None
@@ -142,12 +143,13 @@ def test_a_methods_own_optimizer_and_epochs_replace_the_shared_ones(tmp_path, mo
     monkeypatch.setattr(loop, "build_optimizer", lambda params, cfg, bs: built.append(cfg) or real(params, cfg, bs))
     real_amp = loop.autocast_dtype
     monkeypatch.setattr(loop, "autocast_dtype", lambda p, *a, **k: precisions.append(p) or real_amp(p, *a, **k))
-    cfg = config("rotation", epochs=3, precision="bf16")
-    cfg.method_params = {**cfg.method_params, "epochs": 1, "optimizer": {"name": "sgd", "lr": 0.05},
-                         "precision": "fp32"}
+    cfg = config("rotation", epochs=3, precision="bf16",
+                 method_params={"epochs": 1, "optimizer": {"name": "sgd", "lr": 0.05}, "precision": "fp32"})
     pretrain(SPEC, Images(32), cfg, tmp_path)
     assert [r["epoch"] for r in rows(tmp_path / "metrics.csv")] == ["1"]
-    assert built == [{"name": "sgd", "lr": 0.05}]
+    # replaced whole: the keys it does not set take the schema's defaults, not pretrain.optimizer's
+    assert built == [{"name": "sgd", "lr": 0.05, "scale_lr_by_batch": False, "weight_decay": 1e-6,
+                      "momentum": 0.9, "trust_coefficient": 1e-3, "nesterov": False}]
     assert precisions == ["fp32"]
     assert torch.load(tmp_path / "backbone.pt", weights_only=False)["epochs"] == 1
 
@@ -181,8 +183,7 @@ def test_a_step_with_nonfinite_gradients_is_skipped(tmp_path, monkeypatch, caplo
     stepped = []
     real_step = torch.optim.SGD.step
     monkeypatch.setattr(torch.optim.SGD, "step", lambda self, *a, **k: stepped.append(1) or real_step(self, *a, **k))
-    cfg = config("rotation", epochs=1)
-    cfg.optimizer = {"name": "sgd", "lr": 0.05}
+    cfg = config("rotation", epochs=1, optimizer={"name": "sgd", "lr": 0.05})
     with caplog.at_level("WARNING", logger="archssl.pretrain"):
         pretrain(SPEC, Images(64), cfg, tmp_path)  # 4 steps of 16
     assert len(stepped) == 3
@@ -220,17 +221,14 @@ def test_a_methods_own_schedule_settings_reach_the_loop(tmp_path):
     epochs, warm-up, cosine on/off (a Good-practices ablation). Expected values from the schedule's definition:
     no warm-up and no cosine -> the base lr at every step; 80 images in batches of 32 -> 2 steps of 32."""
     own = {**PARAMS["simclr"], "cosine": False, "warmup_epochs": 0, "batch_size": 32, "epochs": 3}
-    cfg = PretrainConfig(method="simclr", epochs=2, batch_size=16, image_size=16, seed=7,
-                         optimizer={"name": "sgd", "lr": 0.05}, warmup_epochs=0.5, method_params=own)
+    cfg = config("simclr", optimizer={"name": "sgd", "lr": 0.05}, method_params=own)
     pretrain(SPEC, Images(n=80), cfg, tmp_path)
     r = rows(tmp_path / "metrics.csv")
     assert len(r) == 3
     assert [float(x["lr"]) for x in r] == [0.05] * 3
     assert all(float(x["images_per_s"]) * float(x["seconds"]) == pytest.approx(64) for x in r)
     # the study-wide schedule otherwise: cosine decay to final_lr over 2 epochs of 5 steps of 16
-    cosine = PretrainConfig(method="simclr", epochs=2, batch_size=16, image_size=16, seed=7,
-                            optimizer={"name": "sgd", "lr": 0.05}, warmup_epochs=0, final_lr=0.01,
-                            method_params=PARAMS["simclr"])
+    cosine = config("simclr", optimizer={"name": "sgd", "lr": 0.05}, warmup_epochs=0, final_lr=0.01)
     pretrain(SPEC, Images(n=80), cosine, tmp_path / "cosine")
     r = rows(tmp_path / "cosine" / "metrics.csv")
     last_step = 0.01 + 0.5 * 0.04 * (1 + math.cos(math.pi * 9 / 10))

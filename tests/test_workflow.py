@@ -48,15 +48,16 @@ def env():
 def snakemake(workdir: Path, *args, check=True, config="micro.yaml", **kw):
     cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / config), *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env(), **kw)
+    kw.setdefault("env", env())
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if check and r.returncode != 0:
         raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}")
     return r
 
 
-def planned(workdir: Path, config="micro.yaml") -> list[tuple[str, dict]]:
+def planned(workdir: Path, config="micro.yaml", **kw) -> list[tuple[str, dict]]:
     """(rule, wildcards) of every job a dry run would run."""
-    out = snakemake(workdir, "-n", config=config)
+    out = snakemake(workdir, "-n", config=config, **kw)
     jobs, rule = [], None
     for line in (out.stdout + out.stderr).splitlines():
         m = re.match(r"^(?:local)?rule (\w+):", line.strip())
@@ -224,14 +225,14 @@ def test_per_method_pretraining_set_and_patch_evaluation_reach_the_jobs(tmp_path
     out = snakemake(tmp_path, "-n", "-p").stdout
     blocks = out.split("\n\n")
     pre = {m: next(b for b in blocks if "rule pretrain:" in b and f"method={m}," in b) for m in cfg["methods"]}
-    assert "results/data/textures/images.h5" in pre["supervised"] and "--method supervised" in pre["supervised"]
-    assert '"dataset": "textures"' in pre["supervised"] and "results/data/pool/images.h5" not in pre["supervised"]
+    assert "results/data/textures/images.h5" in pre["supervised"] and '"method": "supervised"' in pre["supervised"]
+    assert '"name": "textures"' in pre["supervised"] and "results/data/pool/images.h5" not in pre["supervised"]
     for m in ("random", "simclr", "jigsaw"):
-        assert "results/data/pool/images.h5" in pre[m] and '"dataset": "pool"' in pre[m]
+        assert "results/data/pool/images.h5" in pre[m] and '"name": "pool"' in pre[m]
     feats = [b for b in blocks if re.search(r"rule features(_grouped)?:", b)]
     assert len(feats) == 4 * 2 * 2
     for b in feats:
-        assert ('"patches"' in b) == ("method=jigsaw" in b), b
+        assert ('"patches": {' in b) == ("method=jigsaw" in b), b
 
 
 def test_variants_run_only_their_own_jobs_and_are_compared_with_their_method(study):
@@ -255,9 +256,9 @@ def test_variants_run_only_their_own_jobs_and_are_compared_with_their_method(stu
     blocks = snakemake(study, "-n", "-p").stdout.split("\n\n")
     pre = {m: next(b for b in blocks if "rule pretrain:" in b and f"method={m}," in b)
            for m in ("simclr_nohead", "simclr_s1")}
-    assert all("--method simclr " in b for b in pre.values())
-    assert '"head": {"hidden": 32, "kind": "none", "out": 16}' in pre["simclr_nohead"] and '"seed": 0' in pre["simclr_nohead"]
-    assert '"head": {"hidden": 32, "kind": "mlp", "out": 16}' in pre["simclr_s1"] and '"seed": 1' in pre["simclr_s1"]
+    assert all('"method": "simclr"' in b for b in pre.values())
+    assert '"head": {"bn": true, "hidden": 32, "kind": "none", "out": 16}' in pre["simclr_nohead"] and '"seed": 0' in pre["simclr_nohead"]
+    assert '"head": {"bn": true, "hidden": 32, "kind": "mlp", "out": 16}' in pre["simclr_s1"] and '"seed": 1' in pre["simclr_s1"]
 
     snakemake(study, "--cores", "2")
     assert planned(study) == []
@@ -283,3 +284,71 @@ def test_variants_run_only_their_own_jobs_and_are_compared_with_their_method(stu
     snakemake(study, "--report", "results/report.html")
     html = (res / "report.html").read_text()
     assert "ablations.csv" in html and "ablations.png" in html and "honesty_simclr_nohead.png" in html
+
+
+def test_a_dry_run_of_the_default_study_imports_no_torch(tmp_path):
+    """Parsing the Snakefile (done again by every cluster job) resolves the plan without torch."""
+    shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config.yaml")
+    cmd = [sys.executable, "-X", "importtime", "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+           "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "-n"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env())
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "features_grouped" in r.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert "snakemake" in imported and "archssl.plan" in imported
+    assert not {m for m in imported if m.split(".")[0] in ("torch", "torchvision")}
+
+
+def test_execution_only_settings_rerun_nothing_and_a_forced_rerun_is_bit_identical(study):
+    """Workers, inference batch size, checkpoint interval and devices are not in any job spec: changing them
+    plans nothing; forcing the pretraining (and so everything after it) to rerun under them gives the same
+    weights bit for bit, and the same probe selections and test scores."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from archssl.evaluate.featurestore import read_features
+
+    res = study / "results"
+    before_w = {p.relative_to(res): torch.load(p, weights_only=False)["state_dict"]
+                for p in (res / "pretrain").rglob("backbone.pt")}
+    before_p = {p.relative_to(res): json.loads(p.read_text())["results"] for p in (res / "probes").rglob("*.json")}
+    before_f = {p.relative_to(res): read_features(p)["test"].X for p in (res / "features").rglob("*.h5")}
+    cfg = yaml.safe_load((study / "micro.yaml").read_text())
+    cfg["pretrain"].update(num_workers=1, checkpoint_every=2, device="cpu")
+    cfg["features"] = {"batch_size": 7, "num_workers": 1, "device": "cpu"}
+    cfg["probe"]["params"].update(device="cpu", num_threads=1)
+    write_config(study, cfg)
+    # only the record of the config (config.resolved.yaml) is rewritten: no stage reruns
+    assert planned(study) == [("provenance", {}), ("all", {})]
+    snakemake(study, "--cores", "2", "--forcerun", "pretrain")
+    after_w = {p.relative_to(res): torch.load(p, weights_only=False)["state_dict"]
+               for p in (res / "pretrain").rglob("backbone.pt")}
+    assert before_w.keys() == after_w.keys() and len(after_w) == 4
+    for k in before_w:
+        assert all(torch.equal(before_w[k][t], after_w[k][t]) for t in before_w[k]), k
+    after_p = {p.relative_to(res): json.loads(p.read_text())["results"] for p in (res / "probes").rglob("*.json")}
+    assert after_p.keys() == before_p.keys()
+    # features of the same weights, now in batches of 7: equal up to float32 round-off (another batch size
+    # may take other convolution kernels), and the probes select the same l2 and score the same test images
+    after_f = {p.relative_to(res): read_features(p)["test"].X for p in (res / "features").rglob("*.h5")}
+    for k, x in before_f.items():
+        np.testing.assert_allclose(after_f[k], x, rtol=1e-4, atol=1e-5, err_msg=str(k))
+    for k in before_p:
+        assert [(r["selected"]["l2"], r["test"]) for r in before_p[k]] == [
+            (r["selected"]["l2"], r["test"]) for r in after_p[k]], k
+
+
+def test_a_changed_code_default_reruns_exactly_the_jobs_that_rely_on_it(study, tmp_path):
+    """A default changed in the code (SimCLR's temperature in its descriptor; the micro config does not set
+    it) is in simclr's job specs: simclr's pretraining and what follows rerun, the random baseline does not."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "from archssl.methods import METHODS\nMETHODS.get('simclr').params['temperature']['default'] = 0.3\n")
+    e = env()
+    e["PYTHONPATH"] = f"{site}{os.pathsep}{e.get('PYTHONPATH', '')}"
+    per_run = [(r, w) for r, w in planned(study, env=e) if w]
+    assert sorted(r for r, _ in per_run) == ["features"] * 4 + ["pretrain"] * 2 + ["probe"] * 4
+    assert {w["method"] for _, w in per_run} == {"simclr"}

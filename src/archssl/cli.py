@@ -5,23 +5,25 @@
     archssl archs show NAME_OR_SPEC [--image-size N]
     archssl archs list --preset P | --config config/config.yaml
     archssl archs export --config CFG --out DIR
-    archssl pretrain --spec SPEC.yaml --method simclr --data-root results/data --params JSON --out-dir DIR
-    archssl features --backbone DIR/backbone.pt --dataset NAME --params JSON --out FILE.h5
-    archssl probe --features FILE.h5 --params JSON --out FILE.json
+    archssl pretrain --job @JOB.json --spec SPEC.yaml --out-dir DIR [--exec device=cuda,num_workers=8]
+    archssl features --job @JOB.json --backbone DIR/backbone.pt --dataset NAME --out FILE.h5
+    archssl probe --job @JOB.json --features FILE.h5 --out FILE.json
+    archssl plan --config CFG [--stage pretrain --run simclr]
     archssl tables --config CFG --probes-root results/probes --out-dir results/tables
     archssl figures --tables-dir results/tables --out-dir results/figures
     archssl config validate CFG
     archssl write --value JSON --out FILE.yaml|FILE.json
     archssl provenance --config JSON --specs results/archs/*.yaml --config-out FILE.yaml --out FILE.json
 
-Stage parameters arrive as one JSON string (``--params``): the workflow passes exactly the config section
-a stage depends on, so Snakemake reruns a stage when, and only when, that section changes.
+A stage's job spec (:mod:`archssl.plan`: every value that decides its result) arrives as one JSON argument
+(``--job``, or ``--job @FILE``); the workflow passes it as the rule's params, so Snakemake reruns a stage
+when, and only when, its spec changes. Execution-only settings (device, workers, inference batch size,
+checkpoint interval, threads) are separate options and rerun nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -33,6 +35,11 @@ log = logging.getLogger("archssl")
 
 
 def _json_arg(s: str) -> dict:
+    if s.startswith("@"):
+        try:
+            s = Path(s[1:]).read_text()
+        except OSError as e:
+            raise argparse.ArgumentTypeError(f"cannot read {s[1:]}: {e}") from e
     try:
         out = json.loads(s)
     except json.JSONDecodeError as e:
@@ -49,20 +56,6 @@ def _load_yaml(path: str | Path) -> dict:
     return load_config(path)
 
 
-def _dataset_root(name: str, params: dict) -> Path:
-    """Where dataset ``name`` lives: ``builtin_root`` for generated sets, else data_root / roots override."""
-    from archssl.data import get_dataset
-
-    from archssl.data.check import resolve_root
-
-    if get_dataset(name).builtin:
-        return Path(params["builtin_root"])
-    roots = params.get("roots") or {}
-    if not params.get("data_root") and name not in roots:
-        raise SystemExit(f"dataset {name!r} is read from disk: set data.data_root (or data.roots.{name}) in the config")
-    return resolve_root(name, params.get("data_root") or ".", roots)
-
-
 # ------------------------------------------------------------------------------------------------ stages
 
 
@@ -74,75 +67,46 @@ def cmd_data_prepare(a) -> None:
 
 
 def cmd_pretrain(a) -> None:
-    from archssl.data import get_dataset
-    from archssl.train.loop import PretrainConfig, pretrain, with_method_overrides
+    from archssl.methods import METHODS
+    from archssl.plan import PretrainExec, PretrainJob, parse_exec
+    from archssl.train.loop import pretrain
     from archssl.utils import set_threads
 
-    from archssl.methods import METHODS
-
     set_threads(a.threads)
-    p = dict(a.params)
+    job = PretrainJob.from_dict(a.job)
+    exe = parse_exec(a.exec, PretrainExec)
     spec = _load_yaml(a.spec)
-    ds_name = p.pop("dataset", None)
-    split = p.pop("split", "train")
-    data_params = p.pop("data", None)
-    cfg = with_method_overrides(PretrainConfig(method=a.method, **p))
     dataset = None
-    if ds_name is not None:
-        opts = dict((data_params.get("options") or {}).get(ds_name) or {})
-        dataset = get_dataset(ds_name).open(split, _dataset_root(ds_name, data_params), cfg.image_size, **opts)
-        what = f"{cfg.epochs} epochs" if METHODS.get(a.method).trains else "BN statistics only"
-        log.info("pretraining %s with %s on %s/%s (%d images, %s)", Path(a.spec).stem, a.method, ds_name, split,
-                 len(dataset), what)
-    out = pretrain(spec, dataset, cfg, Path(a.out_dir), stop_after_epochs=a.stop_after_epochs)
+    if job.data is not None:
+        dataset = job.data.open(job.image_size)
+        what = f"{job.epochs} epochs" if METHODS.get(job.method).trains else "BN statistics only"
+        log.info("pretraining %s with %s on %s/%s (%d images, %s)", Path(a.spec).stem, job.run, job.data.name,
+                 job.data.split, len(dataset), what)
+    out = pretrain(spec, dataset, job, Path(a.out_dir), exe, stop_after_epochs=a.stop_after_epochs)
     log.info("wrote %s", out)
 
 
 def cmd_features(a) -> None:
-    from archssl.data import get_dataset
-    from archssl.evaluate.features import extract_to_file
-    from archssl.train.loop import load_backbone
-    from archssl.utils import code_version, set_threads, stable_hash
+    from archssl.evaluate.features import run_features_job
+    from archssl.plan import FeaturesExec, FeaturesJob, parse_exec
+    from archssl.utils import set_threads
 
-    if len(a.dataset) != len(a.out):
-        raise SystemExit(f"--dataset and --out need the same number of values ({len(a.dataset)} vs {len(a.out)})")
     set_threads(a.threads)
-    p = a.params
-    net, state = load_backbone(a.backbone)
-    size = int(p["data"]["image_size"])
-    options = p["data"].get("options") or {}
-    patches = None
-    if p.get("patches") is not None:
-        from archssl.methods.patches import PatchConfig
-
-        patches = PatchConfig.from_params(p["patches"])
-    # what the backbone saw: the full image (ImageNet-normalised) or the mean over evaluation patches
-    inputs = ({"input": "full_image", "normalize": "imagenet"} if patches is None else
-              {"input": "patch_average", "patches": dataclasses.asdict(patches)})
-    for name, out in zip(a.dataset, a.out):
-        src = get_dataset(name)
-        root = _dataset_root(name, p["data"])
-        opts = dict(options.get(name) or {})
-        attrs = {"arch": a.arch or Path(a.backbone).parent.name, "method": a.method or state.get("method", "?"),
-                 "ssl_method": state.get("method", "?"),
-                 "dataset": name, "metric": src.metric, "num_classes": src.num_classes,
-                 "preprocessing": {"image_size": size, "pooling": "global_avg", "options": opts, **inputs},
-                 "code_version": code_version(), "config_hash": stable_hash(p)}
-        extract_to_file(net, lambda split: src.open(split, root, size, **opts), Path(out), p["taps"], attrs,
-                        batch_size=int(p["batch_size"]), dtype=p["dtype"], device=p["device"],
-                        num_workers=int(p.get("num_workers", 0)), patches=patches)
-        log.info("wrote %s", out)
+    run_features_job(FeaturesJob.from_dict(a.job), Path(a.backbone), a.dataset, [Path(o) for o in a.out],
+                     parse_exec(a.exec, FeaturesExec), arch=a.arch)
 
 
 def cmd_probe(a) -> None:
     from archssl.evaluate.probe_job import run_probe
+    from archssl.plan import ProbeExec, ProbeJob, parse_exec
     from archssl.utils import set_threads
 
     if len(a.features) != len(a.out):
         raise SystemExit(f"--features and --out need the same number of values ({len(a.features)} vs {len(a.out)})")
     set_threads(a.threads)
+    job, exe = ProbeJob.from_dict(a.job), parse_exec(a.exec, ProbeExec)
     for features, out in zip(a.features, a.out):
-        run_probe(Path(features), Path(out), a.params)
+        run_probe(Path(features), Path(out), job, exe)
 
 
 def cmd_tables(a) -> None:
@@ -179,28 +143,43 @@ def cmd_provenance(a) -> None:
 
 
 def cmd_config_validate(a) -> None:
-    from archssl.archs import arch_id
-    from archssl.config import ConfigError, deep_merge, load_config, resolve_run, validate_config
+    from archssl.config import merge_files
+    from archssl.plan import plan
 
-    cfg = {}
-    for path in a.config:  # merged as snakemake merges several --configfile, the later winning key by key
-        part = load_config(path)
-        if not isinstance(part, dict):
-            raise ConfigError(f"config file {path}: must be a mapping of config keys, got {type(part).__name__}")
-        cfg = deep_merge(cfg, part)
-    specs = validate_config(cfg)
-    a.config = " + ".join(a.config)
-    runs = [resolve_run(cfg, m) for m in cfg["methods"]]
-    variants = [r for r in runs if r.is_variant]
-    print(f"{a.config}: valid; {len(specs)} architectures x {len(runs)} runs = {len(specs) * len(runs)} "
-          f"pretraining jobs, x {len(cfg['data']['downstream'])} datasets = "
-          f"{len(specs) * len(runs) * len(cfg['data']['downstream'])} probes")
-    print(f"  architectures: {', '.join(arch_id(s) for s in specs)}")
+    cfg = merge_files(a.config)  # merged as snakemake merges several --configfile
+    p = plan(cfg)
+    name = " + ".join(a.config)
+    runs = list(p.runs.values())
+    n_arch, n_ds = len(p.archs), len(p.downstream)
+    print(f"{name}: valid; {n_arch} architectures x {len(runs)} runs = {n_arch * len(runs)} "
+          f"pretraining jobs, x {n_ds} datasets = {n_arch * len(runs) * n_ds} probes")
+    print(f"  architectures: {', '.join(p.archs)}")
     print(f"  methods: {', '.join(r.name for r in runs if not r.is_variant) or '(none: variants only)'}")
-    for r in variants:
-        vs = ("" if r.against == r.method else f", against {r.against}" if r.against
-              else f", not compared ({r.method} is not in methods)")
-        print(f"  variant {r.name}: {r.method}, {r.note}{vs}")
+    for r in runs:
+        if r.is_variant:
+            vs = ("" if r.against == r.method else f", against {r.against}" if r.against
+                  else f", not compared ({r.method} is not in methods)")
+            print(f"  variant {r.name}: {r.method}, {r.note}{vs}")
+    for problem in p.problems:
+        print(f"  warning: {problem} (a run stops before any job)")
+
+
+def cmd_plan(a) -> None:
+    """Print one stage's job spec (or the analysis manifest) of a config, as the workflow passes it."""
+    from archssl.config import merge_files
+    from archssl.plan import plan
+
+    p = plan(merge_files(a.config))
+    if a.stage == "manifest":
+        doc = p.manifest()
+    elif a.stage == "probe":
+        doc = p.probe.to_dict()
+    else:
+        jobs = p.pretrain if a.stage == "pretrain" else p.features
+        if a.run not in jobs:
+            raise SystemExit(f"--run: {a.run!r} is not one of the study's methods ({', '.join(jobs)})")
+        doc = jobs[a.run].to_dict()
+    print(json.dumps(doc, indent=2, sort_keys=True))
 
 
 def _forward(module: str):
@@ -237,12 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = archs.add_parser(name, add_help=False)
         p.set_defaults(func=_forward_with(name), forward=True)
 
-    p = sub.add_parser("pretrain", help="SSL-pretrain one architecture")
+    p = sub.add_parser("pretrain", help="SSL-pretrain one architecture (a job spec of archssl.plan)")
+    p.add_argument("--job", type=_json_arg, required=True, help="the PretrainJob (JSON, or @FILE)")
     p.add_argument("--spec", required=True)
-    p.add_argument("--method", required=True)
-    p.add_argument("--params", type=_json_arg, required=True)
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--threads", type=int, default=None)
+    _exec_options(p, "device", "num_workers", "checkpoint_every")
     p.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_pretrain)
 
@@ -250,18 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", required=True)
     p.add_argument("--dataset", required=True, nargs="+")
     p.add_argument("--arch", default=None, help="the architecture's id (default: the backbone's folder name)")
-    p.add_argument("--method", default=None,
-                   help="the study's name for the run, e.g. a variant (default: the backbone's SSL method)")
-    p.add_argument("--params", type=_json_arg, required=True)
+    p.add_argument("--job", type=_json_arg, required=True, help="the FeaturesJob (JSON, or @FILE)")
     p.add_argument("--out", required=True, nargs="+", help="one HDF5 file per --dataset, in the same order")
-    p.add_argument("--threads", type=int, default=None)
+    _exec_options(p, "device", "num_workers", "batch_size")
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("probe", help="fit a probe on one or more feature files (one process, one JSON each)")
     p.add_argument("--features", required=True, nargs="+")
-    p.add_argument("--params", type=_json_arg, required=True)
+    p.add_argument("--job", type=_json_arg, required=True, help="the ProbeJob (JSON, or @FILE)")
     p.add_argument("--out", required=True, nargs="+", help="one JSON per --features file, in the same order")
-    p.add_argument("--threads", type=int, default=None)
+    _exec_options(p, "device", "num_threads")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("tables", help="collect probe results into tidy tables and correlations")
@@ -287,12 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_provenance)
 
+    p = sub.add_parser("plan", help="print a stage's job spec of a config (what the workflow passes)")
+    p.add_argument("config", nargs="+", help="config file(s), merged in order")
+    p.add_argument("--stage", choices=["pretrain", "features", "probe", "manifest"], default="pretrain")
+    p.add_argument("--run", default=None, help="the entry of methods (pretrain and features)")
+    p.set_defaults(func=cmd_plan)
+
     cfg = sub.add_parser("config", help="study configs").add_subparsers(dest="sub", required=True)
     p = cfg.add_parser("validate", help="validate a config against the schema and the registries")
     p.add_argument("config", nargs="+", help="config file(s); several are merged in order, as snakemake merges "
                    "several --configfile (an overlay after its preset)")
     p.set_defaults(func=cmd_config_validate)
     return ap
+
+
+def _exec_options(p, *names: str) -> None:
+    """``--threads`` and ``--exec``: settings that never change a result."""
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the job's allocation)")
+    p.add_argument("--exec", default=None, metavar="KEY=VALUE,...",
+                   help=f"execution settings ({', '.join(names)}; default: the schema's)")
 
 
 def _forward_with(name: str):
@@ -314,12 +303,12 @@ def main(argv: list[str] | None = None) -> None:
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     setup_logging(args.verbose)
-    from archssl.config import ConfigError
     from archssl.data.base import DatasetError
+    from archssl.params import ParamError
 
     try:
         args.func(args)
-    except (ConfigError, DatasetError) as e:
+    except (ParamError, DatasetError) as e:
         print(f"archssl: error: {e}", file=sys.stderr)
         sys.exit(2)
 

@@ -25,22 +25,48 @@ log = logging.getLogger("archssl")
 METRICS_STANDARD_COLUMNS = ("epoch", "loss", "lr", "images_per_s", "seconds", "skipped_steps")
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success, fsync it and rename it onto ``path``.
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
-    A job killed half-way leaves only a ``.tmp`` file behind, never a target that looks complete.
-    """
+
+def temp_path_for(path: str | os.PathLike) -> Path:
+    """A new empty temporary file next to ``path`` (same folder, so a rename publishes it atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    tmp = Path(tmp)
+    return Path(tmp)
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """fsync ``tmp``, give it the mode a plain ``open()`` would (0666 under the umask: colleagues read results
+    on a shared cluster), rename it onto ``path`` and make the rename durable."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+    try:
+        dfd = os.open(Path(path).parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # some file systems do not fsync directories
+        pass
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success, publish it onto ``path`` (:func:`publish`).
+
+    A job killed half-way leaves only a ``.tmp`` file behind, never a target that looks complete.
+    """
+    tmp = temp_path_for(path)
     try:
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -1,6 +1,6 @@
 # Stage 6: tidy tables, correlations across architectures, figures, provenance. Everything here is
 # listed in the Snakemake report (snakemake --report results/report.html).
-from archssl.analysis.figures import expected_figures, split_stem
+from archssl.plan import split_stem
 
 # feature files are products of the study too (users read them): `all` asks for them, so one that was
 # set aside as corrupt is rebuilt even when the probes that read it are up to date
@@ -8,10 +8,6 @@ FEATURES = expand(f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5", method=M
                   dataset=DOWNSTREAM)
 PROBES = expand(f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json", method=METHOD_NAMES, arch=ARCHS,
                 dataset=DOWNSTREAM)
-REFERENCE = config["analysis"]["reference"] or DOWNSTREAM[0]
-BASELINE = config["analysis"]["baseline"]
-FIGURE_STEMS = expected_figures(METHOD_NAMES, BASELINE, VARIANTS,
-                               untrained=[m for m in METHOD_NAMES if not METHODS.get(RUNS[m].method).trains])
 
 
 rule study_manifest:
@@ -19,30 +15,7 @@ rule study_manifest:
         f"{RES}/study.json",
     params:
         # a function: a string param would have its {method} etc. expanded as wildcards
-        manifest=lambda wc: as_arg(
-            {
-                "study": config["study"],
-                # every (method, arch, dataset): the pattern, not thousands of paths on a command line
-                "probes": {
-                    "pattern": f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json",
-                    "method": METHOD_NAMES,
-                    "arch": ARCHS,
-                    "dataset": DOWNSTREAM,
-                },
-                "archs_dir": f"{RES}/archs",
-                "pretrain_dir": f"{RES}/pretrain",
-                "image_size": config["data"]["image_size"],
-                "reference": REFERENCE,
-                "baseline": BASELINE,
-                "correlations": config["analysis"]["correlations"],
-                # each variant run, in the study's order: what the ablation table compares it with, what it changes
-                "variants": [
-                    {"variant": v, "method": RUNS[v].method, "against": RUNS[v].against, "change": RUNS[v].note,
-                     "seed": RUNS[v].seed}
-                    for v in VARIANTS
-                ],
-            }
-        ),
+        manifest=lambda wc: as_arg(PLAN.manifest()),
     conda:
         CONDA_ENV
     log:
@@ -68,7 +41,7 @@ rule tables:
         **(
             {"ablations": report(f"{RES}/tables/ablations.csv", category="Tables",
                                  caption="../report/ablations.rst")}
-            if VARIANTS
+            if PLAN.variants
             else {}
         ),
         meta=f"{RES}/tables/study.json",
@@ -89,7 +62,7 @@ rule figures:
             # grouped by method in the report (the ablation heatmap on its own), captioned by figure
             report(f"{RES}/figures/{stem}.png", category="Figures", subcategory=method or "ablations",
                    caption=f"../report/{figure}.rst")
-            for stem in FIGURE_STEMS
+            for stem in PLAN.figures
             for figure, method in [split_stem(stem)]
         ],
     params:

@@ -5,7 +5,7 @@ rule arch_spec:
     output:
         f"{RES}/archs/{{arch}}.yaml",
     params:
-        spec=lambda wc: as_arg(ARCH_SPECS[wc.arch]),
+        spec=lambda wc: as_arg(PLAN.archs[wc.arch]),
     conda:
         CONDA_ENV
     log:

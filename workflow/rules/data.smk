@@ -4,7 +4,7 @@
 
 rule prepare_data:
     output:
-        f"{BUILTIN_ROOT}/{{dataset}}/images.h5",
+        f"{RES}/data/{{dataset}}/images.h5",
     params:
         size=config["data"]["image_size"],
         seed=config["data"]["builtin"]["seed"],
@@ -20,9 +20,9 @@ rule prepare_data:
 
 rule check_data:
     output:
-        f"{BUILTIN_ROOT}/checked/{{dataset}}.txt",
+        f"{RES}/data/checked/{{dataset}}.txt",
     params:
-        root=lambda wc: resolve_root(wc.dataset, config["data"]["data_root"] or ".", config["data"]["roots"]),
+        root=lambda wc: REAL_SETS[wc.dataset].root,
         size=config["data"]["image_size"],
     conda:
         CONDA_ENV

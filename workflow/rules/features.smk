@@ -4,9 +4,8 @@
 
 
 FEATURES_CMD = (
-    "archssl features --backbone {input.backbone} --arch {wildcards.arch} --method {wildcards.method} "
-    "--params {params.args} "
-    "--threads {threads} --dataset {params.datasets} --out {output} 2> {log}"
+    "archssl features --job {params.job} --backbone {input.backbone} --arch {wildcards.arch} "
+    "--dataset {params.datasets} --out {output} --threads {threads} --exec {resources.archssl_exec} 2> {log}"
 )
 
 if config["features"]["group_datasets"]:
@@ -14,15 +13,17 @@ if config["features"]["group_datasets"]:
     rule features_grouped:
         input:
             backbone=f"{RES}/pretrain/{{method}}/{{arch}}/backbone.pt",
-            data=[dataset_input(d) for d in DOWNSTREAM],
+            data=[dataset_input(PLAN.datasets[d]) for d in DOWNSTREAM],
         output:
             expand(f"{RES}/features/{{{{method}}}}/{{{{arch}}}}/{{dataset}}.h5", dataset=DOWNSTREAM),
         params:
-            args=lambda wc: as_arg(features_params(wc.method)),
+            job=lambda wc: job_arg(PLAN.features[wc.method]),
             datasets=" ".join(DOWNSTREAM),
         threads: threads_for("features")
         resources:
             **slurm_resources("features"),
+            # execution-only settings: a resource, not a param (changing them reruns nothing)
+            archssl_exec=EXEC["features"],
         conda:
             CONDA_ENV
         log:
@@ -35,20 +36,20 @@ else:
     rule features:
         input:
             backbone=f"{RES}/pretrain/{{method}}/{{arch}}/backbone.pt",
-            data=lambda wc: dataset_input(wc.dataset),
+            data=lambda wc: dataset_input(PLAN.datasets[wc.dataset]),
         output:
             f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5",
         params:
-            args=lambda wc: as_arg(features_params(wc.method)),
+            job=lambda wc: job_arg(PLAN.features[wc.method].only([wc.dataset])),
             datasets=lambda wc: wc.dataset,
         threads: threads_for("features")
         resources:
             **slurm_resources("features"),
+            # execution-only settings: a resource, not a param (changing them reruns nothing)
+            archssl_exec=EXEC["features"],
         conda:
             CONDA_ENV
         log:
             f"{LOGS}/features/{{method}}/{{arch}}/{{dataset}}.log",
         shell:
             FEATURES_CMD
-
-

@@ -4,22 +4,22 @@
 rule pretrain:
     input:
         spec=f"{RES}/archs/{{arch}}.yaml",
-        data=pretrain_input,
+        data=lambda wc: dataset_input(PLAN.pretrain[wc.method].data),
     output:
         backbone=f"{RES}/pretrain/{{method}}/{{arch}}/backbone.pt",
         metrics=f"{RES}/pretrain/{{method}}/{{arch}}/metrics.csv",
     params:
-        args=lambda wc: as_arg(pretrain_params(wc.method)),
-        # the registered method ({method} may name a variant of it)
-        method=lambda wc: RUNS[wc.method].method,
+        job=lambda wc: job_arg(PLAN.pretrain[wc.method]),
         out_dir=lambda wc, output: str(Path(output.backbone).parent),
     threads: threads_for("pretrain")
     resources:
         **slurm_resources("pretrain"),
+        # execution-only settings: a resource, not a param (changing them reruns nothing)
+        archssl_exec=EXEC["pretrain"],
     conda:
         CONDA_ENV
     log:
         f"{LOGS}/pretrain/{{method}}/{{arch}}.log",
     shell:
-        "archssl pretrain --spec {input.spec} --method {params.method} --params {params.args} "
-        "--out-dir {params.out_dir} --threads {threads} 2> {log}"
+        "archssl pretrain --job {params.job} --spec {input.spec} --out-dir {params.out_dir} "
+        "--threads {threads} --exec {resources.archssl_exec} 2> {log}"

@@ -2,7 +2,10 @@
 # probe.group_datasets: one job per (method, architecture) fits all its datasets in one process.
 
 
-PROBE_CMD = "archssl probe --features {input} --out {output} --params {params.args} --threads {threads} 2> {log}"
+PROBE_CMD = (
+    "archssl probe --job {params.job} --features {input} --out {output} --threads {threads} "
+    "--exec {resources.archssl_exec} 2> {log}"
+)
 
 if config["probe"]["group_datasets"]:
 
@@ -12,10 +15,12 @@ if config["probe"]["group_datasets"]:
         output:
             expand(f"{RES}/probes/{{{{method}}}}/{{{{arch}}}}/{{dataset}}.json", dataset=DOWNSTREAM),
         params:
-            args=as_arg(probe_params()),
+            job=job_arg(PLAN.probe),
         threads: threads_for("probe")
         resources:
             **slurm_resources("probe"),
+            # execution-only settings: a resource, not a param (changing them reruns nothing)
+            archssl_exec=EXEC["probe"],
         conda:
             CONDA_ENV
         log:
@@ -31,10 +36,12 @@ else:
         output:
             f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json",
         params:
-            args=as_arg(probe_params()),
+            job=job_arg(PLAN.probe),
         threads: threads_for("probe")
         resources:
             **slurm_resources("probe"),
+            # execution-only settings: a resource, not a param (changing them reruns nothing)
+            archssl_exec=EXEC["probe"],
         conda:
             CONDA_ENV
         log:

@@ -22,11 +22,11 @@ from pathlib import Path
 import pandas as pd
 
 from archssl.analysis.tables import primary_matrix
+from archssl.plan import split_stem
 from archssl.utils import atomic_path
 
 log = logging.getLogger("archssl.figures")
 
-FIGURES = ("corr_heatmap", "vs_reference", "acc_vs_params", "honesty", "pretext_vs_downstream")
 
 
 def _save(fig, paths: list[Path]) -> None:
@@ -162,30 +162,6 @@ def ablations(abl: pd.DataFrame):
     return fig
 
 
-def split_stem(stem: str) -> tuple[str, str]:
-    """(figure, method) of a figure stem from :func:`expected_figures`; method names may hold underscores
-    (variants: ``honesty_simclr_nohead`` -> ``("honesty", "simclr_nohead")``); ``ablations`` is study-wide."""
-    if stem == "ablations":
-        return "ablations", ""
-    for name in FIGURES:
-        if stem.startswith(name + "_"):
-            return name, stem[len(name) + 1:]
-    raise ValueError(f"not a figure stem of archssl: {stem!r}")
-
-
-def expected_figures(methods, baseline: str, variants=(), untrained=()) -> list[str]:
-    """Figure stems that :func:`make_figures` draws: ``<figure>_<method>`` for these methods (no pretext
-    figure for the ``untrained`` ones, e.g. a seed replicate of the random baseline), and ``ablations`` when
-    the study runs variants."""
-    out = []
-    for method in sorted(methods):
-        names = FIGURES if method != baseline else FIGURES[:3]
-        if method in untrained:
-            names = [n for n in names if n != "pretext_vs_downstream"]
-        out.extend(f"{name}_{method}" for name in names)
-    return out + (["ablations"] if variants else [])
-
-
 def make_figures(tables_dir: Path, out_dir: Path, formats=("png",)) -> list[Path]:
     import matplotlib
 
@@ -200,24 +176,23 @@ def make_figures(tables_dir: Path, out_dir: Path, formats=("png",)) -> list[Path
     meta = json.loads((tables_dir / "study.json").read_text())
     baseline = meta["baseline"]
     reference = meta["reference"]
+    drawers = {
+        "corr_heatmap": lambda m: corr_heatmap(corr, m),
+        "vs_reference": lambda m: vs_reference(acc, m, reference),
+        "acc_vs_params": lambda m: acc_vs_params(acc, m),
+        "honesty": lambda m: honesty(acc, m, baseline),
+        "pretext_vs_downstream": lambda m: pretext_vs_downstream(acc, pretext, m),
+        "ablations": lambda m: ablations(pd.read_csv(tables_dir / "ablations.csv")),
+    }
     written = []
-    for method in sorted(acc["method"].unique()):
-        figs = {"corr_heatmap": corr_heatmap(corr, method),
-                "vs_reference": vs_reference(acc, method, reference),
-                "acc_vs_params": acc_vs_params(acc, method)}
-        if method != baseline:
-            figs["honesty"] = honesty(acc, method, baseline)
-            if pretext.empty or method not in set(pretext["method"]):
-                raise ValueError(f"{tables_dir / 'pretext.csv'}: no pretraining metrics for method {method!r}")
-            if pretext.loc[pretext["method"] == method, "pretext_value"].notna().any():  # not untrained
-                figs["pretext_vs_downstream"] = pretext_vs_downstream(acc, pretext, method)
-        for name, fig in figs.items():
-            paths = [out_dir / f"{name}_{method}.{fmt}" for fmt in formats]
-            _save(fig, paths)
-            written.extend(paths)
-    if meta.get("variants"):
-        paths = [out_dir / f"ablations.{fmt}" for fmt in formats]
-        _save(ablations(pd.read_csv(tables_dir / "ablations.csv")), paths)
+    for stem in meta["figures"]:  # the plan's list (archssl.plan.planned_figures): drawn exactly
+        name, method = split_stem(stem)
+        if method and method not in set(acc["method"]):
+            raise ValueError(f"{tables_dir / 'accuracy.csv'}: no results of method {method!r} for figure {stem}")
+        if name == "pretext_vs_downstream" and (pretext.empty or method not in set(pretext["method"])):
+            raise ValueError(f"{tables_dir / 'pretext.csv'}: no pretraining metrics for method {method!r}")
+        paths = [out_dir / f"{stem}.{fmt}" for fmt in formats]
+        _save(drawers[name](method), paths)
         written.extend(paths)
     log.info("figures: %d files -> %s", len(written), out_dir)
     return written

@@ -205,7 +205,8 @@ def build_tables(study: Path, out_dir: Path) -> dict[str, pd.DataFrame]:
     for name, df in tables.items():
         _write_csv(df, out_dir / f"{name}.csv")
     with atomic_path(out_dir / "study.json") as tmp:
-        tmp.write_text(json.dumps({k: man.get(k) for k in ("study", "reference", "baseline", "image_size", "variants")},
+        tmp.write_text(json.dumps({k: man.get(k) for k in ("study", "reference", "baseline", "image_size", "variants",
+                                                            "figures")},
                                   indent=2))
     log.info("tables: %d probe results, %d architectures, %d datasets, %d methods -> %s", len(probe_files),
              acc["arch"].nunique(), acc["dataset"].nunique(), acc["method"].nunique(), out_dir)

@@ -15,7 +15,6 @@ FLOPs are ``2 x multiply-accumulates`` of the convolutions and linear layers for
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -246,16 +245,11 @@ def save_spec(spec: dict, path: str | os.PathLike) -> Path:
     import yaml
 
     spec = normalize(spec)
+    from archssl.utils import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = f"# archssl architecture {arch_id(spec)}\n" + yaml.safe_dump(spec, sort_keys=False,
                                                                          default_flow_style=None)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from archssl.registry import Registry
 
@@ -36,10 +36,20 @@ class DatasetSource:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the splits :meth:`open` accepts (pretraining may use any, e.g. STL-10's ``unlabeled``)
     splits: tuple[str, ...] = SPLITS
+    #: the item views :meth:`open` accepts as ``view=`` (besides the default ``eval``, on-disk sets offer
+    #: ``pretrain``: whole images plus their sizes, see :class:`archssl.data.real.common.RealDatasetSource`)
+    views: ClassVar[tuple[str, ...]] = ("eval",)
 
     def open(self, split: str, root: Path, image_size: int, **options: Any):
         """Return a ``torch.utils.data.Dataset`` for ``split`` read from ``root``."""
         raise NotImplementedError(f"dataset {self.name!r} does not implement open()")
+
+    def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The loader options of :meth:`open` with their defaults; unknown ones are a :class:`DatasetError`.
+        A source without options (the built-in sets) accepts none."""
+        if options:
+            raise DatasetError(f"dataset {self.name!r} takes no loader options, got {sorted(options)}")
+        return {}
 
     def check(self, root: Path) -> None:
         """Raise :class:`DatasetError` if ``root`` does not hold this dataset in the expected layout."""

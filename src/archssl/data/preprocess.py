@@ -6,6 +6,10 @@ classic ImageNet evaluation transform is ``resize = 256/224``: resize to 256, cr
 ``S x S`` square is cut out. ``resize = 1.0`` resizes the shorter side straight to ``S``; an image that is
 already ``S x S`` then passes through bit-exactly (CIFAR at 32 px, STL-10 at 96 px).
 
+Pretraining views (``open(..., view="pretrain")``) instead keep the whole image: :class:`WholeImage` resizes
+it, uncropped, to a fixed square canvas and reports its original height and width, so that the batched
+augmenter cuts its RandomResizedCrop boxes relative to the whole image, as SimCLR and MoCo do.
+
 Normalisation is *not* applied here: it runs later, on the device, on whole batches. The constants are
 exposed (:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`) together with :func:`normalize`, which turns a
 ``uint8`` batch into a normalised float batch on whatever device the batch lives.
@@ -18,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 #: Per-channel RGB mean and standard deviation of ImageNet, on the 0..1 scale.
@@ -83,7 +86,7 @@ class Preprocess:
         """An image loader matched to this transform (see :class:`ImageLoader`)."""
         return ImageLoader(self.short_side if jpeg_draft else None)
 
-    def __call__(self, image: Any) -> torch.Tensor:
+    def __call__(self, image: Any) -> "torch.Tensor":
         image = to_rgb(image)
         width, height = image.size
         short, size = self.short_side, self.image_size
@@ -101,7 +104,57 @@ class Preprocess:
             top = round((height - size) / 2.0)
             image = image.crop((left, top, left + size, top + size))
         array = np.asarray(image, dtype=np.uint8)
+        import torch
+
         return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+class WholeImage:
+    """Callable for pretraining views (``open(..., view="pretrain")``): the WHOLE image, resized to
+    ``canvas_size x canvas_size`` without cropping and without keeping its aspect ratio, plus its size before
+    that resize. ``__call__(image) -> (uint8 (3, canvas_size, canvas_size) tensor, int64 tensor [height,
+    width])``.
+
+    Why a stretched square and not a letterbox: the batched augmenter needs one tensor size per batch, and
+    :func:`archssl.train.augment.sample_params` (given the sizes) samples each RandomResizedCrop box on the
+    original ``height x width`` grid (scale relative to the whole image's area, aspect ratio in the image's
+    own geometry, exactly torchvision's rule) and maps it onto the canvas, so the stretch is undone when the
+    box is resized to the view: no distortion remains, and every canvas pixel holds image content (a 4:3
+    letterbox would spend a quarter of the canvas, its transfer and its resampling on padding, and keep
+    fewer pixels along the short side). ``image_size`` is the size of the views cut later (recorded for the
+    dataset's ``image_size``); ``canvas_size`` bounds the detail small crops can have (a crop of 8% of the
+    area spans ``0.28 * canvas_size`` pixels before it is resized to ``image_size``). An image that is
+    already ``canvas_size x canvas_size`` passes through bit-exactly."""
+
+    def __init__(self, canvas_size: int, image_size: int, interpolation: str = "bilinear"):
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {sorted(INTERPOLATIONS)}")
+        if int(image_size) < 1 or int(canvas_size) < int(image_size):
+            raise ValueError(f"pretrain_size (the pretraining canvas) must be at least image_size {image_size}, "
+                             f"got {canvas_size!r}: a smaller canvas upsamples every view")
+        self.canvas_size = int(canvas_size)
+        self.image_size = int(image_size)
+        self.interpolation = interpolation
+
+    def __repr__(self) -> str:
+        return (f"WholeImage(canvas_size={self.canvas_size}, image_size={self.image_size}, "
+                f"interpolation={self.interpolation!r})")
+
+    def loader(self, jpeg_draft: bool = True) -> ImageLoader:
+        """An image loader matched to this transform: JPEG draft decoding keeps both sides >= the canvas."""
+        return ImageLoader(self.canvas_size if jpeg_draft else None)
+
+    def __call__(self, image: Any) -> tuple["torch.Tensor", "torch.Tensor"]:
+        import torch
+
+        image = to_rgb(image)
+        width, height = image.size
+        size = self.canvas_size
+        if (width, height) != (size, size):
+            image = image.resize((size, size), INTERPOLATIONS[self.interpolation])
+        array = np.asarray(image, dtype=np.uint8)
+        canvas = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        return canvas, torch.tensor([height, width], dtype=torch.int64)
 
 
 class ImageLoader:
@@ -126,12 +179,16 @@ class ImageLoader:
 
 
 def normalize(
-    batch: torch.Tensor,
+    batch: "torch.Tensor",
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
-    dtype: torch.dtype = torch.float32,
-) -> torch.Tensor:
-    """``uint8`` images ``(..., 3, H, W)`` -> float ``(x / 255 - mean) / std``, on the batch's device."""
+    dtype: "torch.dtype | None" = None,
+) -> "torch.Tensor":
+    """``uint8`` images ``(..., 3, H, W)`` -> float ``(x / 255 - mean) / std`` (float32 unless ``dtype``), on the
+    batch's device."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     if batch.dtype != torch.uint8:
         raise TypeError(f"normalize expects uint8 images, got {batch.dtype}")
     m = torch.as_tensor(mean, dtype=dtype, device=batch.device).view(3, 1, 1)

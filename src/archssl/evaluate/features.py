@@ -74,3 +74,41 @@ def extract_to_file(backbone, open_split, out: Path, taps: Sequence[str], attrs:
             log.info("%s %s: %d images, taps %s, %.1fs", attrs.get("dataset"), split, w.rows[split],
                      ",".join(f"{t}={d}" for t, d in dims.items()), time.perf_counter() - t0)
     return Path(out)
+
+
+def run_features_job(job, backbone_path: Path, datasets: Sequence[str], outs: Sequence[Path], exe=None,
+                     arch: str | None = None) -> list[Path]:
+    """Run the features job ``job`` (:class:`archssl.plan.FeaturesJob`) of the backbone at
+    ``backbone_path``: one HDF5 file per name of ``datasets`` (each one of ``job.datasets``) at the matching
+    ``outs`` path, as ``exe`` (:class:`archssl.plan.FeaturesExec`) says."""
+    from archssl.data import get_dataset
+    from archssl.plan import FeaturesExec
+    from archssl.train.loop import load_backbone
+    from archssl.utils import code_version
+
+    exe = exe or FeaturesExec()
+    if len(datasets) != len(outs):
+        raise ValueError(f"{len(datasets)} datasets but {len(outs)} output files")
+    net, state = load_backbone(backbone_path)
+    patches = PatchConfig.from_params(job.patches) if job.patches is not None else None
+    # what the backbone saw: the full image (ImageNet-normalised) or the mean over evaluation patches
+    inputs = ({"input": "full_image", "normalize": "imagenet"} if patches is None else
+              {"input": "patch_average", "patches": dict(job.patches)})
+    written = []
+    for name, out in zip(datasets, outs):
+        if name not in job.datasets:
+            raise ValueError(f"dataset {name!r} is not one of this job's ({', '.join(job.datasets)})")
+        ref = job.datasets[name]
+        src = get_dataset(name)
+        attrs = {"arch": arch or Path(backbone_path).parent.name, "method": job.run,
+                 "ssl_method": state.get("method", job.method), "dataset": name, "metric": src.metric,
+                 "num_classes": src.num_classes,
+                 "preprocessing": {"image_size": job.image_size, "pooling": "global_avg", "options": ref.options,
+                                   **inputs},
+                 "code_version": code_version(), "config_hash": job.digest()}
+        extract_to_file(net, lambda split: ref.open(job.image_size, split), Path(out), job.taps, attrs,
+                        batch_size=exe.batch_size, dtype=job.dtype, device=exe.device, num_workers=exe.num_workers,
+                        patches=patches)
+        log.info("wrote %s", out)
+        written.append(Path(out))
+    return written

@@ -43,12 +43,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from archssl.utils import publish, temp_path_for
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -255,10 +256,7 @@ class FeatureWriter:
     def __enter__(self) -> "FeatureWriter":
         import h5py
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp_name)
+        self._tmp = temp_path_for(self.path)
         try:
             self._f = h5py.File(self._tmp, "w")
             for key, value in self.attrs.items():
@@ -340,20 +338,10 @@ class FeatureWriter:
             self._f.flush()
             self._f.close()
             self._f = None
-            with open(self._tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
         except BaseException:
             self._abort()
             raise
-        try:  # make the rename durable
-            dfd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
 
     def _abort(self) -> None:
         if self._f is not None:

@@ -12,13 +12,16 @@ from archssl.utils import code_version, write_json
 log = logging.getLogger("archssl.probe")
 
 
-def run_probe(features: Path, out: Path, params: dict) -> dict:
-    """``params``: {name, params, tap} where tap is a tap name, null (the deepest) or "all"."""
+def run_probe(features: Path, out: Path, job, exe=None) -> dict:
+    """Run the probe job ``job`` (:class:`archssl.plan.ProbeJob`: probe name, params, tap: a tap name, null
+    (the deepest) or "all") on one feature file, as ``exe`` (:class:`archssl.plan.ProbeExec`) says."""
     from archssl.evaluate.probes import make_probe
+    from archssl.plan import ProbeExec
 
+    exe = exe or ProbeExec()
     features = Path(features)
     taps = list_taps(features)
-    want = params.get("tap")
+    want = job.tap
     if want == "all":
         chosen = taps
     elif want is None:
@@ -33,7 +36,7 @@ def run_probe(features: Path, out: Path, params: dict) -> dict:
         t0 = time.perf_counter()
         fs = read_features(features, tap=tap)
         attrs = fs.attrs
-        probe = make_probe(params["name"], **(params.get("params") or {}))
+        probe = make_probe(job.name, **job.params, device=exe.device, num_threads=exe.num_threads)
         num_classes = int(attrs.get("num_classes") or 0) or None
         # errors (ProbeInputError) name the file through source=
         r = probe.fit_evaluate(train=fs.xy("train"), val=fs.xy("val"), test=fs.xy("test"),

@@ -7,13 +7,10 @@ pretext metric, so the analysis can relate pretext accuracy to downstream accura
 
 Contract with the loop (``archssl.train.loop``):
 
-1. ``method = METHODS.get(name)(backbone, method_params)``: unknown ``method_params`` keys are errors
-   (:attr:`SSLMethod.defaults` lists the known ones with their defaults); :data:`RESERVED_KEYS` are
-   allowed for every method and not read by it: ``augment`` (per-method augmentation overrides, merged over
-   ``pretrain.augment`` by the loop), ``optimizer`` / ``epochs`` / ``precision`` (replace
-   ``pretrain.optimizer`` / ``pretrain.epochs`` / ``pretrain.precision`` for this method, applied by the loop)
-   and ``dataset`` / ``split`` (the set this method pretrains on instead of ``data.pretrain`` /
-   ``data.pretrain_split``, read by the workflow: e.g. a labelled set for ``supervised``).
+1. ``method = METHODS.get(name)(backbone, method_params)``: the descriptor (:mod:`archssl.methods.info`)
+   fills the defaults of ``method_params`` and validates them (unknown keys, types and ranges raise
+   :class:`archssl.params.ParamError`); the method reads ``self.cfg``. The reserved keys (augment, dataset,
+   split and the pretrain overrides) are resolved by the planner (:mod:`archssl.plan`), never seen here.
 2. ``method.setup(dataset)`` once, before the model moves to the device and before the optimiser and the
    checkpoint are loaded: methods whose state depends on the pretraining set (InstDisc's memory bank, the
    supervised classifier's class count) create it here.
@@ -42,48 +39,38 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from archssl.registry import Registry
-from archssl.utils import deep_merge
-
-#: method_params keys every method accepts without reading them (see the contract above)
-#: the pretrain keys a method's params (or a variant's) may set for that method alone (a schedule knob of the
-#: ablations: e.g. cosine off, or SimCLR's negatives K = 2 x batch_size - 2)
-PRETRAIN_OVERRIDES = ("optimizer", "epochs", "precision", "batch_size", "warmup_epochs", "final_lr", "cosine")
-RESERVED_KEYS = ("augment", "dataset", "split", *PRETRAIN_OVERRIDES)
+from archssl.methods.info import METHODS, PRETRAIN_OVERRIDES, RESERVED_KEYS, MethodInfo, info_of  # noqa: F401
 
 
 class SSLMethod(nn.Module):
-    #: False for baselines that are not trained (random initialisation)
-    trains: bool = True
-    #: name of the pretext metric the method reports in metrics.csv (first key of the metrics dict)
-    pretext_metric: str = "pretext_acc"
-    #: trained on patches (method_params hold the :class:`archssl.methods.patches.PatchConfig` keys):
-    #: ``features.patch_eval: patch_average`` evaluates it on the mean of its patch representations
-    patch_based: bool = False
-    #: per-batch inputs passed to training_step as keyword arguments: subset of ("labels", "indices")
-    batch_inputs: tuple[str, ...] = ()
-    #: the method_params keys the method reads, with their defaults (:data:`RESERVED_KEYS` are always allowed)
-    defaults: dict[str, Any] = {}
+    """The base of every implementation; its metadata (``trains``, ``pretext_metric``, ``patch_based``,
+    ``batch_inputs``) and its resolved ``cfg`` come from its :class:`~archssl.methods.info.MethodInfo`."""
 
-    def __init__(self, backbone: nn.Module, cfg: dict[str, Any]):
+    def __init__(self, backbone: nn.Module, cfg: dict[str, Any] | None, info: MethodInfo | None = None):
         super().__init__()
+        self.info = info or info_of(type(self))
         self.backbone = backbone
-        cfg = dict(cfg or {})
-        unknown = sorted(set(cfg) - set(self.defaults) - set(RESERVED_KEYS))
-        for k in RESERVED_KEYS:
-            if k != "augment":
-                cfg.pop(k, None)
-        if unknown:
-            known = ", ".join(sorted(self.defaults)) or "(none)"
-            raise ValueError(f"pretrain.method_params.{self.method_name()}: unknown key {unknown[0]!r}; known: {known}")
-        self.cfg = deep_merge(self.defaults, cfg)
+        self.cfg = self.info.resolve(cfg)
+
+    @property
+    def trains(self) -> bool:
+        return self.info.trains
+
+    @property
+    def pretext_metric(self) -> str:
+        return self.info.pretext_metric
+
+    @property
+    def patch_based(self) -> bool:
+        return self.info.patch_based
+
+    @property
+    def batch_inputs(self) -> tuple[str, ...]:
+        return self.info.batch_inputs
 
     @classmethod
     def method_name(cls) -> str:
-        for name, obj in METHODS.items():
-            if obj is cls:
-                return name
-        return cls.__name__.lower()
+        return info_of(cls).name
 
     def setup(self, dataset) -> None:
         """Called once with the pretraining dataset before training (and before a checkpoint is loaded)."""
@@ -99,6 +86,3 @@ class SSLMethod(nn.Module):
 
     def after_step(self) -> None:
         """Hook after each optimiser step (momentum encoders, queues)."""
-
-
-METHODS: Registry[type[SSLMethod]] = Registry("SSL method")

@@ -23,7 +23,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.base import SSLMethod
 from archssl.methods.common import ema_update, frozen_copy, full_precision
 from archssl.methods.heads import head_from_cfg
 
@@ -42,29 +42,19 @@ def tau_at(step: int, total: int, tau_base: float, schedule: str = "cosine") -> 
     return 1 - (1 - tau_base) * (math.cos(math.pi * min(step, total) / total) + 1) / 2
 
 
-@METHODS.register("byol")
 class BYOL(SSLMethod):
-    pretext_metric = "cosine_sim"
-    defaults = {"tau_base": 0.996, "tau_schedule": "cosine",
-                "projector": {"kind": "mlp", "hidden": 4096, "out": 256, "bn": True},
-                "predictor": {"kind": "mlp", "hidden": 4096, "bn": True}}
-
-    def __init__(self, backbone, cfg):
-        super().__init__(backbone, cfg)
+    def __init__(self, backbone, cfg, info=None):
+        super().__init__(backbone, cfg, info)
         c = self.cfg
         self.projector, dim = head_from_cfg(c["projector"], backbone.out_dim, {},
                                             "method_params.byol.projector")
         pred_cfg = dict(c["predictor"])
-        if "out" in pred_cfg:
-            raise ValueError("method_params.byol.predictor: 'out' is the projector's width; set projector.out")
         self.predictor, _ = head_from_cfg(pred_cfg, dim, {"out": dim},
                                           "method_params.byol.predictor")
         self.target_backbone = frozen_copy(self.backbone)
         self.target_projector = frozen_copy(self.projector)
         self.tau_base = float(c["tau_base"])
         self.tau_schedule = str(c["tau_schedule"])
-        if self.tau_schedule not in ("cosine", "constant"):
-            raise ValueError(f"method_params.byol.tau_schedule: {self.tau_schedule!r}; known: cosine, constant")
         self.tau = self.tau_base
 
     def on_step_start(self, step, total_steps):

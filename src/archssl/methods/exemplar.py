@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.base import SSLMethod
 from archssl.methods.common import full_precision
 from archssl.methods.heads import head_from_cfg
 
@@ -71,16 +71,10 @@ def nn_accuracy(emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (labels[d.argmin(1)] == labels).float().mean()
 
 
-@METHODS.register("exemplar")
 class Exemplar(SSLMethod):
-    pretext_metric = "exemplar_nn_acc"
-    defaults = {"copies": 8, "margin": 0.5, "head": {"kind": "linear", "out": 1000}}
-
-    def __init__(self, backbone, cfg):
-        super().__init__(backbone, cfg)
+    def __init__(self, backbone, cfg, info=None):
+        super().__init__(backbone, cfg, info)
         self.copies = int(self.cfg["copies"])
-        if self.copies < 2:
-            raise ValueError(f"method_params.exemplar.copies must be >= 2, got {self.copies}")
         self.margin = float(self.cfg["margin"])
         self.head, _ = head_from_cfg(self.cfg["head"], backbone.out_dim, {},
                                      "method_params.exemplar.head")

@@ -15,7 +15,7 @@ narrow         Linear(d, o) - BN - ReLU - Linear(o, o)        (narrow hidden lay
 Linear-ReLU-Linear); ``deep`` has none either way, as the Good-practices study describes it.
 
 A head is configured by a dict ``{kind, hidden, out, bn}`` (method_params ``head``); missing keys take the
-method's defaults (:func:`head_from_cfg`).
+method's defaults (:func:`head_from_cfg`; the descriptors in :mod:`archssl.methods` validate it).
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from typing import Any
 
 from torch import nn
 
-HEADS = ("none", "linear", "mlp", "fixed_random", "deep", "narrow")
-HEAD_KEYS = ("kind", "hidden", "out", "bn")
+from archssl.methods.info import HEAD_DEFAULTS, HEADS  # noqa: F401  (HEADS: this module's API too)
 
 
 def build_head(kind: str, in_dim: int, hidden: int = 2048, out_dim: int = 128, bn: bool = True
@@ -52,28 +51,9 @@ def build_head(kind: str, in_dim: int, hidden: int = 2048, out_dim: int = 128, b
     raise ValueError(f"head.kind: unknown projection head {kind!r}; known: {', '.join(HEADS)}")
 
 
-def check_head_cfg(cfg: dict[str, Any] | None, where: str = "head") -> dict[str, Any]:
-    """Check a ``{kind, hidden, out, bn}`` dict (all keys optional); errors name ``where`` and the key.
-    Used by :func:`head_from_cfg` and, before any job runs, by the config validation."""
-    if cfg is not None and not isinstance(cfg, dict):
-        raise ValueError(f"{where}: expected a mapping {{kind, hidden, out, bn}}, got {cfg!r}")
-    cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - set(HEAD_KEYS))
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(HEAD_KEYS)}")
-    if "kind" in cfg and cfg["kind"] not in HEADS:
-        raise ValueError(f"{where}.kind: unknown projection head {cfg['kind']!r}; known: {', '.join(HEADS)}")
-    for k in ("hidden", "out"):
-        if k in cfg and (isinstance(cfg[k], bool) or not isinstance(cfg[k], int) or cfg[k] < 1):
-            raise ValueError(f"{where}.{k}: expected a positive integer, got {cfg[k]!r}")
-    if "bn" in cfg and not isinstance(cfg["bn"], bool):
-        raise ValueError(f"{where}.bn: expected true or false, got {cfg['bn']!r}")
-    return cfg
-
-
 def head_from_cfg(cfg: dict[str, Any] | None, in_dim: int, defaults: dict[str, Any], where: str = "head"
                   ) -> tuple[nn.Module, int]:
-    """Build a head from a ``{kind, hidden, out, bn}`` dict over ``defaults``."""
-    cfg = check_head_cfg(cfg, where)
-    c = {"kind": "mlp", "hidden": 2048, "out": 128, "bn": True, **defaults, **cfg}
+    """Build a head from a ``{kind, hidden, out, bn}`` dict (validated by the method's descriptor) over
+    ``defaults`` over :data:`~archssl.methods.info.HEAD_DEFAULTS`; ``where`` names it in errors."""
+    c = {**HEAD_DEFAULTS, **defaults, **(cfg or {})}
     return build_head(str(c["kind"]), in_dim, int(c["hidden"]), int(c["out"]), bool(c["bn"]))

@@ -31,7 +31,7 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.base import SSLMethod
 from archssl.methods.common import full_precision
 from archssl.methods.heads import head_from_cfg
 
@@ -78,23 +78,15 @@ def bank_update(bank: torch.Tensor, idx: torch.Tensor, f: torch.Tensor, momentum
     bank[idx] = F.normalize(v, dim=1)
 
 
-@METHODS.register("instdisc")
 class InstDisc(SSLMethod):
-    pretext_metric = "contrastive_top1"
-    batch_inputs = ("indices",)
-    defaults = {"negatives": 4096, "temperature": 0.07, "loss": "nce", "bank_momentum": 0.5,
-                "head": {"kind": "linear", "out": 128}}
-
-    def __init__(self, backbone, cfg):
-        super().__init__(backbone, cfg)
+    def __init__(self, backbone, cfg, info=None):
+        super().__init__(backbone, cfg, info)
         c = self.cfg
         self.head, self.dim = head_from_cfg(c["head"], backbone.out_dim, {},
                                             "method_params.instdisc.head")
         self.negatives = int(c["negatives"])
         self.temperature = float(c["temperature"])
         self.loss_kind = str(c["loss"])
-        if self.loss_kind not in ("nce", "softmax"):
-            raise ValueError(f"method_params.instdisc.loss: {self.loss_kind!r}; known: nce, softmax")
         self.bank_momentum = float(c["bank_momentum"])
         self.register_buffer("bank", torch.zeros(0, self.dim))
         self.register_buffer("z", torch.tensor(-1.0))  # NCE normaliser; < 0 until estimated

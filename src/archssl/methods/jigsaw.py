@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.base import SSLMethod
 from archssl.methods.common import top1
 from archssl.methods.heads import head_from_cfg
-from archssl.methods.patches import (PATCH_DEFAULTS, PatchConfig, embed_patches, make_patches,
+from archssl.methods.patches import (PatchConfig, embed_patches, make_patches,
                                      max_hamming_permutations)
 
 
@@ -43,16 +43,9 @@ def classifier(in_dim: int, hidden: int, out: int, dropout: float) -> nn.Module:
                          nn.Dropout(dropout), nn.Linear(hidden, out))
 
 
-@METHODS.register("jigsaw")
 class Jigsaw(SSLMethod):
-    pretext_metric = "jigsaw_acc"
-    patch_based = True
-    defaults = {"num_permutations": 100, "perms_per_image": 8, "hidden": 4096, "dropout": 0.5,
-                "head": {"kind": "linear", "out": 1000},
-                "permutation_seed": 0, **PATCH_DEFAULTS}
-
-    def __init__(self, backbone, cfg):
-        super().__init__(backbone, cfg)
+    def __init__(self, backbone, cfg, info=None):
+        super().__init__(backbone, cfg, info)
         c = self.cfg
         self.patch_cfg = PatchConfig.from_params(c)
         k = self.patch_cfg.grid ** 2

@@ -32,7 +32,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.base import SSLMethod
 from archssl.methods.common import KeyQueue, ema_update, frozen_copy, full_precision, split_forward
 from archssl.methods.heads import head_from_cfg
 
@@ -83,15 +83,9 @@ def sample_hard_negatives(l_neg: torch.Tensor, a: float, loc: float, scale: floa
     return srt.gather(1, ranks)
 
 
-@METHODS.register("moco")
 class MoCo(SSLMethod):
-    pretext_metric = "contrastive_top1"
-    defaults = {"queue_size": 65536, "momentum": 0.999, "temperature": 0.2,
-                "head": {"kind": "mlp", "hidden": 2048, "out": 128, "bn": False}, "symmetric": False,
-                "bn_splits": 1, "hard_negatives": False, "hard_skew": 4.0, "hard_loc": 0.0, "hard_scale": 0.2}
-
-    def __init__(self, backbone, cfg):
-        super().__init__(backbone, cfg)
+    def __init__(self, backbone, cfg, info=None):
+        super().__init__(backbone, cfg, info)
         c = self.cfg
         self.head, dim = head_from_cfg(c["head"], backbone.out_dim, {},
                                        "method_params.moco.head")
@@ -104,8 +98,6 @@ class MoCo(SSLMethod):
         self.bn_splits = int(c["bn_splits"])
         self.hard = bool(c["hard_negatives"])
         self.hard_params = (float(c["hard_skew"]), float(c["hard_loc"]), float(c["hard_scale"]))
-        if not 0.0 <= self.momentum <= 1.0:
-            raise ValueError(f"method_params.moco.momentum must be in [0, 1], got {self.momentum}")
         self._pending: list[torch.Tensor] = []
 
     def setup(self, dataset) -> None:

@@ -4,13 +4,9 @@ Every study probes it next to the SSL methods: it is the bar any pretraining has
 
 from __future__ import annotations
 
-from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.base import SSLMethod
 
 
-@METHODS.register("random")
 class RandomInit(SSLMethod):
-    trains = False
-    pretext_metric = "none"
-
     def training_step(self, images, augment, **inputs):
         raise RuntimeError("the 'random' baseline is not trained")

@@ -20,25 +20,18 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.base import SSLMethod
 from archssl.methods.common import top1
 from archssl.methods.heads import head_from_cfg
 from archssl.methods.jigsaw import classifier, permute_and_concat
-from archssl.methods.patches import PATCH_DEFAULTS, PatchConfig, embed_patches, make_patches, relative_pairs
+from archssl.methods.patches import PatchConfig, embed_patches, make_patches, relative_pairs
 
 
-@METHODS.register("relpatch")
 class RelativePatchLocation(SSLMethod):
-    pretext_metric = "rpl_acc"
-    patch_based = True
-    defaults = {"hidden": 4096, "dropout": 0.5, "head": {"kind": "linear", "out": 1000}, **PATCH_DEFAULTS}
-
-    def __init__(self, backbone, cfg):
-        super().__init__(backbone, cfg)
+    def __init__(self, backbone, cfg, info=None):
+        super().__init__(backbone, cfg, info)
         c = self.cfg
         self.patch_cfg = PatchConfig.from_params(c)
-        if self.patch_cfg.grid != 3:
-            raise ValueError("relpatch: the 8-way task is defined on a 3 x 3 grid (grid: 3)")
         self.head, e = head_from_cfg(c["head"], backbone.out_dim, {},
                                      "method_params.relpatch.head")
         self.register_buffer("pairs", torch.from_numpy(relative_pairs(3)), persistent=False)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.base import SSLMethod
 from archssl.methods.common import top1
 from archssl.methods.heads import head_from_cfg
 
@@ -53,16 +53,10 @@ def rotate_random(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@METHODS.register("rotation")
 class Rotation(SSLMethod):
-    pretext_metric = "rotation_acc"
-    defaults = {"mode": "all", "head": {"kind": "none"}}
-
-    def __init__(self, backbone, cfg):
-        super().__init__(backbone, cfg)
+    def __init__(self, backbone, cfg, info=None):
+        super().__init__(backbone, cfg, info)
         self.mode = str(self.cfg["mode"])
-        if self.mode not in ("all", "random"):
-            raise ValueError(f"method_params.rotation.mode: {self.mode!r}; known: all, random")
         self.head, dim = head_from_cfg(self.cfg["head"], backbone.out_dim, {},
                                        "method_params.rotation.head")
         self.classifier = nn.Linear(dim, 4)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.base import SSLMethod
 from archssl.methods.common import full_precision
 from archssl.methods.heads import head_from_cfg
 
@@ -30,13 +30,9 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tup
     return loss, acc
 
 
-@METHODS.register("simclr")
 class SimCLR(SSLMethod):
-    pretext_metric = "contrastive_top1"
-    defaults = {"temperature": 0.5, "head": {"kind": "mlp", "hidden": 2048, "out": 128, "bn": True}}
-
-    def __init__(self, backbone, cfg):
-        super().__init__(backbone, cfg)
+    def __init__(self, backbone, cfg, info=None):
+        super().__init__(backbone, cfg, info)
         self.head, _ = head_from_cfg(self.cfg["head"], backbone.out_dim, {}, "method_params.simclr.head")
         self.temperature = float(self.cfg["temperature"])
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archssl.methods.base import METHODS, SSLMethod
+from archssl.methods.base import SSLMethod
 from archssl.methods.common import top1
 
 
@@ -37,14 +37,9 @@ def dataset_labels(dataset) -> torch.Tensor:
     return torch.as_tensor([int(dataset[i][1]) for i in range(len(dataset))])
 
 
-@METHODS.register("supervised")
 class Supervised(SSLMethod):
-    pretext_metric = "train_top1"
-    batch_inputs = ("labels",)
-    defaults = {"num_classes": None, "label_smoothing": 0.0}
-
-    def __init__(self, backbone, cfg):
-        super().__init__(backbone, cfg)
+    def __init__(self, backbone, cfg, info=None):
+        super().__init__(backbone, cfg, info)
         self.label_smoothing = float(self.cfg["label_smoothing"])
         self.classifier: nn.Module | None = None
         if self.cfg["num_classes"] is not None:

@@ -7,19 +7,18 @@ parameters to torchvision's per-sample functional ops and compare the images.
 
 Images are float tensors in [0, 1], shape ``(N, 3, H, W)``.
 
-Why not kornia (0.9, installed)? ``benchmarks/augment_kornia_vs_ours.py`` (figures in
-``benchmarks/RESULTS.md``) times kornia's equivalent pipeline (RandomResizedCrop, flip, ColorJitter p=0.8,
-RandomGrayscale) against this module on 256 images: on this project's 2-core CPU ours took about 0.65x of
-kornia's time at 32 px and 0.8x at 224 px. It also replays each pipeline's own sampled parameters with
-torchvision per image: ours matches to ~1e-6 (the crop is torchvision's antialiased resize, done as two
-batched matmuls with per-sample resampling matrices; the colour ops are torchvision's formulas), kornia
-differs by ~7e-3 on average (up to 0.13: its crop resampling differs; its colour ops agree to ~1e-4), and
-kornia draws one colour-jitter order per batch where torchvision draws one per image. Faster and exact:
-we keep this module.
+Whole-image batches (``view="pretrain"`` datasets: every image resized, uncropped, to one square canvas, with
+its original size): ``augmenter.for_sizes(sizes)`` samples each crop as RandomResizedCrop on the image at
+its original ``(height, width)`` (scale relative to the whole image's area, aspect ratio in its own geometry)
+and maps the box onto the canvas (:func:`sample_crop_boxes_per_image`, :func:`boxes_to_canvas`).
+
+The defaults of :class:`AugmentConfig` are the schema's (``pretrain.augment``); kornia's equivalent pipeline
+was measured slower and further from torchvision (``benchmarks/augment_kornia_vs_ours.py``, RESULTS.md).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -28,24 +27,35 @@ import torch.nn.functional as F
 GREY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 
 
+def _default(key: str):
+    """The schema's default of ``pretrain.augment.<key>`` (lists as tuples)."""
+    from archssl.config import load_schema
+
+    v = load_schema()["properties"]["pretrain"]["properties"]["augment"]["properties"][key]["default"]
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _field(key: str):
+    return field(default_factory=lambda: _default(key))
+
+
 @dataclass
 class AugmentConfig:
-    crop_scale: tuple[float, float] = (0.2, 1.0)
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    flip_p: float = 0.5
-    jitter_strength: float = 0.5  # s: brightness/contrast/saturation 0.8 s, hue 0.2 s (SimCLR)
-    jitter_p: float = 0.8
-    grayscale_p: float = 0.2
-    blur_p: float = 0.0  # SimCLR on small images: blur off
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
-    blur_kernel_frac: float = 0.1
+    """The view pipeline's settings (``pretrain.augment``; defaults from the schema)."""
+
+    crop_scale: tuple[float, float] = _field("crop_scale")
+    crop_ratio: tuple[float, float] = _field("crop_ratio")
+    flip_p: float = _field("flip_p")
+    jitter_strength: float = _field("jitter_strength")  # s: brightness/contrast/saturation 0.8 s, hue 0.2 s
+    jitter_p: float = _field("jitter_p")
+    grayscale_p: float = _field("grayscale_p")
+    blur_p: float = _field("blur_p")
+    blur_sigma: tuple[float, float] = _field("blur_sigma")
+    blur_kernel_frac: float = _field("blur_kernel_frac")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "AugmentConfig":
         d = dict(d or {})
-        if "blur" in d:
-            b = d.pop("blur")
-            d.setdefault("blur_p", 0.5 if b is True else (0.0 if b is False else float(b)))
         for k in ("crop_scale", "crop_ratio", "blur_sigma"):
             if k in d:
                 d[k] = tuple(d[k])
@@ -69,6 +79,20 @@ class AugmentParams:
 def sample_crop_boxes(n: int, h: int, w: int, scale, ratio, generator=None) -> torch.Tensor:
     """torchvision's RandomResizedCrop.get_params, vectorised: 10 tries per sample, then the centre-crop
     fallback clamped to the ratio range. Returns (n, 4) integer boxes x0, y0, x1, y1."""
+    sizes = torch.tensor([[float(h), float(w)]], dtype=torch.float64).expand(n, 2)
+    return sample_crop_boxes_per_image(sizes, scale, ratio, generator)
+
+
+def sample_crop_boxes_per_image(sizes: torch.Tensor, scale, ratio, generator=None) -> torch.Tensor:
+    """:func:`sample_crop_boxes` for images of different sizes: ``sizes`` (n, 2) holds each image's
+    ``(height, width)``; box k follows torchvision's RandomResizedCrop.get_params on an image of that size
+    (area fraction in ``scale`` of the image's own area, aspect ratio in ``ratio``, 10 tries, then the
+    whole image clamped to the ratio range, centred). Returns (n, 4) float boxes x0, y0, x1, y1 with integer
+    values, in each image's own pixel coordinates. The random draws are those of :func:`sample_crop_boxes`
+    (which is this function with one size for all), so equal sizes give equal boxes."""
+    sizes = torch.as_tensor(sizes, dtype=torch.float64).cpu()
+    n = sizes.shape[0]
+    h, w = sizes[:, 0:1], sizes[:, 1:2]
     area = h * w
     tries = 10
     log_r = torch.log(torch.tensor(ratio, dtype=torch.float64))
@@ -82,25 +106,46 @@ def sample_crop_boxes(n: int, h: int, w: int, scale, ratio, generator=None) -> t
     j = torch.floor(u[..., 1] * (w - cw + 1))
     first = torch.where(ok.any(1), ok.float().argmax(1), torch.full((n,), -1))
     # fallback: whole image, clamped to the ratio range, centred
+    h, w = h[:, 0], w[:, 0]
     in_ratio = w / h
-    if in_ratio < ratio[0]:
-        fw, fh = w, int(round(w / ratio[0]))
-    elif in_ratio > ratio[1]:
-        fh, fw = h, int(round(h * ratio[1]))
-    else:
-        fw, fh = w, h
-    fi, fj = (h - fh) // 2, (w - fw) // 2
+    narrow, wide = in_ratio < ratio[0], in_ratio > ratio[1]
+    fw = torch.where(wide, torch.round(h * ratio[1]), w)
+    fh = torch.where(narrow, torch.round(w / ratio[0]), h)
+    fi, fj = torch.floor((h - fh) / 2), torch.floor((w - fw) / 2)
     idx = first.clamp(min=0)[:, None]
     sel = lambda t: t.gather(1, idx)[:, 0]  # noqa: E731
     has = first >= 0
-    y0 = torch.where(has, sel(i), torch.tensor(float(fi), dtype=torch.float64))
-    x0 = torch.where(has, sel(j), torch.tensor(float(fj), dtype=torch.float64))
-    hh = torch.where(has, sel(ch), torch.tensor(float(fh), dtype=torch.float64))
-    ww = torch.where(has, sel(cw), torch.tensor(float(fw), dtype=torch.float64))
+    y0 = torch.where(has, sel(i), fi)
+    x0 = torch.where(has, sel(j), fj)
+    hh = torch.where(has, sel(ch), fh)
+    ww = torch.where(has, sel(cw), fw)
     return torch.stack([x0, y0, x0 + ww, y0 + hh], 1).float()
 
 
-def sample_params(cfg: AugmentConfig, n: int, h: int, w: int, generator=None) -> AugmentParams:
+def boxes_to_canvas(boxes: torch.Tensor, sizes: torch.Tensor, canvas_h: int, canvas_w: int) -> torch.Tensor:
+    """Map boxes in each image's own pixel coordinates (``sizes`` (n, 2): height, width) to a
+    ``canvas_h x canvas_w`` copy of the whole image resized without keeping the aspect ratio (what
+    ``view="pretrain"`` datasets store, :class:`archssl.data.preprocess.WholeImage`): the box covers the same
+    part of the image, rounded to whole canvas pixels and at least one pixel wide and high."""
+    sizes = torch.as_tensor(sizes, dtype=torch.float64).cpu()
+    b = boxes.to(torch.float64)
+    sx = (canvas_w / sizes[:, 1])[:, None]
+    sy = (canvas_h / sizes[:, 0])[:, None]
+    xs = torch.floor(b[:, 0::2] * sx + 0.5)
+    ys = torch.floor(b[:, 1::2] * sy + 0.5)
+    x0 = xs[:, 0].clamp(0, canvas_w - 1)
+    y0 = ys[:, 0].clamp(0, canvas_h - 1)
+    x1 = torch.maximum(xs[:, 1], x0 + 1).clamp(max=canvas_w)
+    y1 = torch.maximum(ys[:, 1], y0 + 1).clamp(max=canvas_h)
+    return torch.stack([x0, y0, x1, y1], 1).float()
+
+
+def sample_params(cfg: AugmentConfig, n: int, h: int, w: int, generator=None,
+                  sizes: torch.Tensor | None = None) -> AugmentParams:
+    """Per-sample parameters for ``n`` images of ``h x w``. ``sizes`` (n, 2): the images are whole images of
+    these (height, width) stored resized to ``h x w`` (``view="pretrain"`` datasets): the crop boxes are then
+    sampled as RandomResizedCrop on each image at its own size (scale relative to its whole area, ratio in
+    its own geometry) and mapped onto the ``h x w`` canvas (:func:`boxes_to_canvas`)."""
     g = generator
     s = cfg.jitter_strength
     b, c, sat, hue = 0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s
@@ -110,8 +155,14 @@ def sample_params(cfg: AugmentConfig, n: int, h: int, w: int, generator=None) ->
     order = torch.argsort(torch.rand(n, 4, generator=g), dim=1)
     blur_on = torch.rand(n, generator=g) < cfg.blur_p
     sigma = torch.empty(n).uniform_(cfg.blur_sigma[0], cfg.blur_sigma[1], generator=g) * blur_on
+    if sizes is None:
+        boxes = sample_crop_boxes(n, h, w, cfg.crop_scale, cfg.crop_ratio, g)
+    else:
+        if len(sizes) != n:
+            raise ValueError(f"sizes holds {len(sizes)} image sizes for a batch of {n}")
+        boxes = boxes_to_canvas(sample_crop_boxes_per_image(sizes, cfg.crop_scale, cfg.crop_ratio, g), sizes, h, w)
     return AugmentParams(
-        boxes=sample_crop_boxes(n, h, w, cfg.crop_scale, cfg.crop_ratio, g),
+        boxes=boxes,
         flip=torch.rand(n, generator=g) < cfg.flip_p,
         jitter=torch.rand(n, generator=g) < cfg.jitter_p,
         factors=factors,
@@ -248,17 +299,31 @@ def apply(x: torch.Tensor, p: AugmentParams, size: int, blur_kernel_frac: float 
 
 
 class BatchAugment:
-    """Callable batch augmenter: ``aug(x_uint8_or_float) -> view`` with fresh per-sample parameters."""
+    """Callable batch augmenter: ``aug(x_uint8_or_float) -> view`` with fresh per-sample parameters.
+
+    ``sizes`` (None, or (N, 2) per-image height, width): set by :meth:`for_sizes` for batches of whole images
+    stored on a fixed canvas (``view="pretrain"`` datasets); crops then follow RandomResizedCrop on each
+    original image (see :func:`sample_params`)."""
+
+    sizes: torch.Tensor | None = None
 
     def __init__(self, cfg: AugmentConfig, size: int, generator: torch.Generator | None = None):
         self.cfg = cfg
         self.size = size
         self.generator = generator
 
+    def for_sizes(self, sizes: torch.Tensor | None):
+        """A copy of this augmenter (same config, output size and generator, which it advances) for one batch
+        of whole images whose sizes before the canvas resize are ``sizes`` (N, 2) (height, width); ``None``
+        gives a copy that crops the batch's own pixel grid."""
+        out = copy.copy(self)
+        out.sizes = None if sizes is None else torch.as_tensor(sizes).cpu()
+        return out
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.uint8:
             x = x.float().div_(255.0)
-        p = sample_params(self.cfg, x.shape[0], x.shape[-2], x.shape[-1], self.generator)
+        p = sample_params(self.cfg, x.shape[0], x.shape[-2], x.shape[-1], self.generator, self.sizes)
         return apply(x, p, self.size, self.cfg.blur_kernel_frac)
 
 
@@ -297,4 +362,5 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["AugmentConfig", "AugmentParams", "BatchAugment", "ViewMaker", "sample_params", "apply", "normalize",
-           "to_float", "resized_crop", "resize_weights", "gaussian_blur", "sample_crop_boxes"]
+           "to_float", "resized_crop", "resize_weights", "gaussian_blur", "sample_crop_boxes",
+           "sample_crop_boxes_per_image", "boxes_to_canvas"]

@@ -13,35 +13,29 @@ generator (which methods use for their own sampling: negatives, rotations, dropo
 reseeded at the start of every epoch, and every piece of method state (momentum encoders, queues, memory
 banks) is in the model's ``state_dict``; so 2 epochs straight and 1 + resume + 1 give identical weights.
 
-Speed: the model is in channels_last memory format (``channels_last``, default on: faster convolutions on
-GPUs and on oneDNN CPUs alike) and runs under bf16 autocast where ``precision`` says so (``auto``: on CUDA,
-and on CPUs with native bf16, AMX or AVX512-BF16, where it speeds ResNets up 1.5-1.7x, except for networks
-with depthwise convolutions, which it slows down there; ``bf16``: always; ``fp32``: never). Losses are
-computed in float32 either way (``methods.common.full_precision``) and augmentations run in float32, batched
-on the device (``archssl.train.augment``).
+Speed: the model is in channels_last memory format (``channels_last``) and runs under bf16 autocast where
+``precision`` says so (``auto``: on CUDA, and on CPUs with native bf16 (AMX, AVX512-BF16) for networks
+without grouped convolutions; ``bf16``: always; ``fp32``: never); losses are computed in float32
+(``methods.common.full_precision``); augmentations run batched on the device (``archssl.train.augment``).
+The measurements behind ``auto`` are in ``benchmarks/RESULTS.md``.
 
-Non-finite values: a non-finite loss stops the run (lower the learning rate). A step whose gradients hold
-NaN/inf although its loss is finite (seen on CPU under bf16 autocast: a MobileNetV2 trained on 7-px patches
-got NaN in the depthwise-convolution taps that its 1-pixel-wide last maps never use; gone in fp32) is
-skipped, as a mixed-precision gradient scaler does, with a warning naming the parameters; more than ``MAX_SKIPPED_FRACTION`` of an epoch's steps (and more than
-one) skipped stops the run. A backbone with a non-finite weight or statistic is never written: the run stops
-naming the tensor.
+Non-finite values: a non-finite loss stops the run. A step whose gradients hold NaN/inf although its loss is
+finite is skipped, with a warning naming the parameters; more than ``MAX_SKIPPED_FRACTION`` of an epoch's
+steps (and more than one) stop the run. A backbone with a non-finite weight or statistic is never written.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from archssl.train.augment import AugmentConfig, ViewMaker, normalize, to_float
+from archssl.plan import PretrainExec, PretrainJob
 from archssl.train.optim import build_optimizer, lr_at
 from archssl.utils import METRICS_STANDARD_COLUMNS as STANDARD_COLUMNS  # noqa: F401 (part of this module's API)
 from archssl.utils import atomic_path, code_version, select_device, seed_everything, stable_hash
@@ -50,30 +44,6 @@ log = logging.getLogger("archssl.pretrain")
 
 CKPT_FORMAT = 2
 PRECISIONS = ("auto", "bf16", "fp32")
-
-
-@dataclass
-class PretrainConfig:
-    method: str
-    epochs: int = 10
-    batch_size: int = 256
-    image_size: int = 32
-    seed: int = 0
-    optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "lars", "lr": 1.0})
-    warmup_epochs: float = 1.0
-    final_lr: float = 0.0
-    cosine: bool = True
-    augment: dict[str, Any] = field(default_factory=dict)
-    method_params: dict[str, Any] = field(default_factory=dict)
-    checkpoint_every: int = 1
-    device: str = "auto"
-    num_workers: int = 0
-    precision: str = "auto"
-    channels_last: bool = True
-
-    def fingerprint(self, spec: dict) -> str:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("checkpoint_every", "device", "num_workers")}
-        return stable_hash({"config": d, "spec": spec})
 
 
 def build_method(method: str, spec: dict, method_params: dict):
@@ -116,9 +86,7 @@ def autocast_dtype(precision: str, device: torch.device, native_bf16: bool | Non
     with native bf16 (``native_bf16``, default: :func:`cpu_has_native_bf16`) bf16 unless ``model`` has a
     grouped (depthwise) convolution; else fp32.
 
-    Why the exception: on CPU, oneDNN's bf16 depthwise convolutions are slower than fp32 ones (SimCLR at 32 px
-    on this project's 2-core CPU: 0.68-0.70x the fp32 throughput for MobileNetV2s, against 1.5-1.7x for
-    ResNets; benchmarks/RESULTS.md) and gave NaN gradients on 1-px-wide maps (see the module docstring)."""
+    (bf16 depthwise convolutions are slower than fp32 ones on CPU; see benchmarks/RESULTS.md)."""
     if precision not in PRECISIONS:
         raise ValueError(f"pretrain.precision: {precision!r}; known: {', '.join(PRECISIONS)}")
     if precision == "fp32":
@@ -128,11 +96,6 @@ def autocast_dtype(precision: str, device: torch.device, native_bf16: bool | Non
     if device.type == "cpu" and (cpu_has_native_bf16() if native_bf16 is None else native_bf16):
         return None if model is not None and has_grouped_conv(model) else torch.bfloat16
     return None
-
-
-def effective_augment(cfg: PretrainConfig) -> dict:
-    """``pretrain.augment`` overridden by ``method_params.augment`` (a method's own augmentation)."""
-    return {**(cfg.augment or {}), **(cfg.method_params.get("augment") or {})}
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:
@@ -173,50 +136,37 @@ def _some(names: list[str], k: int = 5) -> str:
     return ", ".join(names[:k]) + (" ..." if len(names) > k else "")
 
 
-def calibrate_untrained(backbone, dataset, cfg: PretrainConfig, device, mem_format) -> int:
+def calibrate_untrained(backbone, dataset, job: PretrainJob, exe: PretrainExec, device, mem_format) -> int:
     """BN statistics of an untrained backbone from a seeded sample of (un-augmented) pretraining images; see
     :mod:`archssl.train.bn` for why the random baseline needs them."""
     from archssl.train.bn import recalibrate_batchnorm
 
     n = min(len(dataset), BN_CALIBRATION_IMAGES)
-    order = torch.randperm(len(dataset), generator=_epoch_generator(cfg.seed, 0, 4))[:n].tolist()
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order), batch_size=cfg.batch_size,
-                                         num_workers=cfg.num_workers)
+    order = torch.randperm(len(dataset), generator=_epoch_generator(job.seed, 0, 4))[:n].tolist()
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order), batch_size=job.batch_size,
+                                         num_workers=exe.num_workers)
     batches = (normalize(to_float(x.to(device))).contiguous(memory_format=mem_format) for x, _ in loader)
     return recalibrate_batchnorm(backbone, batches)
 
 
-def with_method_overrides(cfg: PretrainConfig) -> PretrainConfig:
-    """A method's own pretrain settings from its method_params (:data:`~archssl.methods.base.PRETRAIN_OVERRIDES`:
-    e.g. SGD for the pretext tasks and LARS for SimCLR, as in the studies; fp32 for a method that meets a bf16
-    kernel problem; a variant without the cosine schedule). ``optimizer`` replaces ``pretrain.optimizer``
-    whole."""
-    from archssl.methods.base import PRETRAIN_OVERRIDES
-
-    own = {k: cfg.method_params[k] for k in PRETRAIN_OVERRIDES if k in cfg.method_params}
-    if not own:
-        return cfg
-    kinds = {f.name: f.type for f in dataclasses.fields(PretrainConfig)}
-    cast = {"dict[str, Any]": dict, "int": int, "float": float, "str": str, "bool": bool}
-    return dataclasses.replace(cfg, **{k: cast[kinds[k]](v) for k, v in own.items()})
-
-
-def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after_epochs: int | None = None) -> Path:
-    """Pretrain ``spec`` with ``cfg.method`` on ``dataset`` (items: uint8 (3, H, W), label).
+def pretrain(spec: dict, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec | None = None,
+             stop_after_epochs: int | None = None) -> Path:
+    """Run the pretraining job ``cfg`` (:class:`archssl.plan.PretrainJob`) on ``spec`` with ``dataset``
+    (items: uint8 (3, H, W), label), as ``exe`` says (device, workers, checkpoint interval).
 
     ``stop_after_epochs`` ends the run early (leaving a checkpoint, no ``backbone.pt``): used to test resume.
     Returns the path of ``backbone.pt`` (or of the checkpoint when stopped early).
     """
-    cfg = with_method_overrides(cfg)
+    exe = exe or PretrainExec()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics_path, final_path = out_dir / "checkpoint.pt", out_dir / "metrics.csv", out_dir / "backbone.pt"
-    device = select_device(cfg.device)
+    device = select_device(exe.device)
     fp = cfg.fingerprint(spec)
     seed_everything(cfg.seed)
-    aug_cfg = AugmentConfig.from_dict(effective_augment(cfg))
+    aug_cfg = AugmentConfig.from_dict(cfg.augment) if cfg.trains else None
     model = build_method(cfg.method, spec, cfg.method_params)
-    amp_dtype = autocast_dtype(cfg.precision, device, model=model)
+    amp_dtype = autocast_dtype(cfg.precision, device, model=model) if cfg.trains else None
     if model.trains:
         if dataset is None:
             raise ValueError(f"method {cfg.method!r} trains but no pretraining dataset was given")
@@ -249,10 +199,11 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
     n = len(dataset) if model.trains else 0
     if model.trains and n < cfg.batch_size:
         raise ValueError(f"pretrain.batch_size={cfg.batch_size} exceeds the {n} pretraining images")
+    epochs = cfg.epochs if model.trains else 0
     steps_per_epoch = n // cfg.batch_size if model.trains else 0
-    total_steps = steps_per_epoch * cfg.epochs
-    warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
-    last = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, stop_after_epochs)
+    total_steps = steps_per_epoch * epochs
+    warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch)) if model.trains else 0
+    last = epochs if stop_after_epochs is None else min(epochs, stop_after_epochs)
     wants = set(getattr(model, "batch_inputs", ()))
 
     for epoch in range(start_epoch, last if model.trains else 0):
@@ -263,7 +214,7 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
         view = ViewMaker(aug_cfg, cfg.image_size, _epoch_generator(cfg.seed, epoch, 2), mem_format)
         loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order.tolist()),
                                              batch_size=cfg.batch_size, shuffle=False, drop_last=True,
-                                             num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+                                             num_workers=exe.num_workers, pin_memory=device.type == "cuda")
         sums: dict[str, float] = {}
         skipped = 0
         for i, (images, targets) in enumerate(loader):
@@ -307,7 +258,7 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
         rows.append(row)
         log.info("epoch %d/%d  loss %.4f  %s %.3f  lr %.3g  %.0f img/s", epoch + 1, cfg.epochs, row["loss"],
                  model.pretext_metric, row.get(model.pretext_metric, float("nan")), lr, row["images_per_s"])
-        if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == last:
+        if (epoch + 1) % exe.checkpoint_every == 0 or epoch + 1 == last:
             with atomic_path(ckpt_path) as tmp:
                 torch.save({"format": CKPT_FORMAT, "fingerprint": fp, "epoch": epoch + 1, "metrics": rows,
                             "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
@@ -318,7 +269,7 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
     if not model.trains:
         t0 = time.perf_counter()
         if dataset is not None:
-            n_bn = calibrate_untrained(model.backbone, dataset, cfg, device, mem_format)
+            n_bn = calibrate_untrained(model.backbone, dataset, cfg, exe, device, mem_format)
             log.info("untrained baseline: BN statistics of %d layers estimated on %d images", n_bn,
                      min(len(dataset), BN_CALIBRATION_IMAGES))
         rows = [{"epoch": 0, "loss": float("nan"), "seconds": time.perf_counter() - t0}]
@@ -330,8 +281,9 @@ def pretrain(spec: dict, dataset, cfg: PretrainConfig, out_dir: Path, stop_after
                                  f"not writing {final_path.name}. Delete "
                                  f"{ckpt_path} and rerun with pretrain.precision: fp32 or a lower pretrain.optimizer.lr")
     with atomic_path(final_path) as tmp:
-        torch.save({"format": CKPT_FORMAT, "spec": spec, "method": cfg.method, "fingerprint": fp,
-                    "epochs": cfg.epochs, "code_version": code_version(), "state_dict": backbone_state}, tmp)
+        torch.save({"format": CKPT_FORMAT, "spec": spec, "method": cfg.method, "run": cfg.run, "fingerprint": fp,
+                    "epochs": cfg.epochs, "job": cfg.to_dict(), "code_version": code_version(),
+                    "state_dict": backbone_state}, tmp)
     if ckpt_path.exists():
         ckpt_path.unlink()
     return final_path

@@ -50,18 +50,22 @@ class LARS(torch.optim.Optimizer):
 
 
 def build_optimizer(params, cfg: dict, batch_size: int) -> torch.optim.Optimizer:
-    """``cfg``: {name: lars|sgd|adamw, lr, scale_lr_by_batch (lr * batch/256), weight_decay, momentum, ...}."""
-    name = cfg.get("name", "lars")
-    lr = float(cfg.get("lr", 1.0))
-    if cfg.get("scale_lr_by_batch", False):
+    """``cfg``: a ``pretrain.optimizer`` mapping {name: lars|sgd|adamw, lr, scale_lr_by_batch (lr * batch/256),
+    weight_decay, momentum, trust_coefficient, nesterov}; unset keys take the schema's defaults."""
+    from archssl.plan import section
+
+    cfg = section("pretrain", {"optimizer": cfg})["optimizer"]
+    name = cfg["name"]
+    lr = float(cfg["lr"])
+    if cfg["scale_lr_by_batch"]:
         lr = lr * batch_size / 256
-    wd = float(cfg.get("weight_decay", 1e-6))
+    wd = float(cfg["weight_decay"])
     if name == "lars":
-        return LARS(params, lr=lr, momentum=float(cfg.get("momentum", 0.9)), weight_decay=wd,
-                    trust_coefficient=float(cfg.get("trust_coefficient", 1e-3)))
+        return LARS(params, lr=lr, momentum=float(cfg["momentum"]), weight_decay=wd,
+                    trust_coefficient=float(cfg["trust_coefficient"]))
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=float(cfg.get("momentum", 0.9)), weight_decay=wd,
-                               nesterov=bool(cfg.get("nesterov", False)))
+        return torch.optim.SGD(params, lr=lr, momentum=float(cfg["momentum"]), weight_decay=wd,
+                               nesterov=bool(cfg["nesterov"]))
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     raise ValueError(f"pretrain.optimizer.name: unknown optimizer {name!r}; known: lars, sgd, adamw")

@@ -20,12 +20,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from scipy.io.matlab import MatReadError
-from torch.utils.data import Dataset
 
 from archssl.data.base import SPLITS, DatasetError, DatasetSource
 from archssl.data.preprocess import (
@@ -33,6 +31,8 @@ from archssl.data.preprocess import (
     INTERPOLATIONS,
     ImageLoader,
     Preprocess,
+    WholeImage,
+    resized_short_side,
 )
 
 #: Options every on-disk source accepts in ``open(..., **options)``.
@@ -42,7 +42,12 @@ COMMON_OPTIONS: dict[str, Any] = {
     "resize": None,  # None: the source's own default
     "interpolation": "bilinear",
     "jpeg_draft": True,
+    "view": "eval",  # "pretrain": whole images on a fixed canvas plus their sizes (see RealDatasetSource.open)
+    "pretrain_size": None,  # the canvas side for view="pretrain"; None: the eval resize's short side
 }
+
+#: The item views of ``open(..., view=...)``.
+VIEWS = ("eval", "pretrain")
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
@@ -189,7 +194,7 @@ def per_class_split(
 # Datasets
 
 
-class ImageList(Dataset):
+class ImageList:
     """A plain list of image files: ``__getitem__(i)`` returns ``(loader(paths[i]), targets[i])``."""
 
     def __init__(self, paths: Sequence[str | Path], targets: Sequence[Any], loader: Callable[[str], Any]):
@@ -206,11 +211,14 @@ class ImageList(Dataset):
         return self.loader(self.paths[index]), self.targets[index]
 
 
-class SplitDataset(Dataset):
+class SplitDataset:
     """One split of a real dataset. Item ``i`` is ``(image, target)``: ``image`` a ``uint8`` tensor
     ``(3, image_size, image_size)``, ``target`` an ``int`` (``-1`` for unlabeled items) or, for multi-label
-    sets, a ``float32`` multi-hot tensor. Attributes: ``name``, ``split``, ``targets`` (a list of ints or an
-    ``(N, C)`` array), ``ids`` (stable item ids), ``classes``, ``num_classes``, ``metric``, ``multilabel``."""
+    sets, a ``float32`` multi-hot tensor. With ``view == "pretrain"`` (``preprocess`` a
+    :class:`~archssl.data.preprocess.WholeImage`) item ``i`` is ``(canvas, target, size)``: the whole image as
+    a ``uint8`` ``(3, P, P)`` canvas and its ``int64`` ``(height, width)`` before the resize. Attributes:
+    ``name``, ``split``, ``targets`` (a list of ints or an ``(N, C)`` array), ``ids`` (stable item ids),
+    ``classes``, ``num_classes``, ``metric``, ``multilabel``, ``view``."""
 
     def __init__(self, source: DatasetSource, split: str, selection: Selection, preprocess: Preprocess):
         self.name = source.name
@@ -225,6 +233,7 @@ class SplitDataset(Dataset):
         self.classes = selection.classes
         self.preprocess = preprocess
         self.image_size = preprocess.image_size
+        self.view = "pretrain" if isinstance(preprocess, WholeImage) else "eval"
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -232,21 +241,26 @@ class SplitDataset(Dataset):
     def __repr__(self) -> str:
         return f"SplitDataset({self.name!r}, split={self.split!r}, n={len(self)}, {self.preprocess!r})"
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
+    def __getitem__(self, index: int) -> tuple:
         if index < 0:
             index += len(self)
         item_id = self.ids[index]
         try:
             image = self.base[int(self.indices[index])][0]
             tensor = self.preprocess(image)
+            extra: tuple = ()
+            if isinstance(tensor, tuple):  # WholeImage (view="pretrain"): (canvas, size before the resize)
+                tensor, extra = tensor[0], tuple(tensor[1:])
         except (OSError, ValueError, SyntaxError) as exc:  # PIL reports truncated/corrupt files this way
             raise DatasetError(
                 f"dataset {self.name!r}: cannot read item {item_id!r} of split {self.split!r}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
         if self.multilabel:
-            return tensor, torch.from_numpy(np.array(self.targets[index], dtype=np.float32))
-        return tensor, int(self.targets[index])
+            import torch
+
+            return (tensor, torch.from_numpy(np.array(self.targets[index], dtype=np.float32)), *extra)
+        return (tensor, int(self.targets[index]), *extra)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -301,6 +315,7 @@ class RealDatasetSource(DatasetSource):
     """
 
     splits: tuple[str, ...] = SPLITS
+    views: ClassVar[tuple[str, ...]] = VIEWS
     layout: str = ""
     split_rule: str = ""
     val_fraction: float = 0.1
@@ -422,6 +437,8 @@ class RealDatasetSource(DatasetSource):
             raise DatasetError(
                 f"dataset {self.name!r}: val_fraction must be strictly between 0 and 1, got {merged['val_fraction']!r}"
             )
+        if merged["view"] not in VIEWS:
+            raise DatasetError(f"dataset {self.name!r}: unknown view {merged['view']!r}; expected one of {VIEWS}")
         if merged["interpolation"] not in INTERPOLATIONS:
             raise DatasetError(
                 f"dataset {self.name!r}: unknown interpolation {merged['interpolation']!r}; "
@@ -436,11 +453,22 @@ class RealDatasetSource(DatasetSource):
     def open(self, split: str, root: Path, image_size: int, **options: Any) -> SplitDataset:
         """Open ``split`` of the dataset under ``root`` at ``image_size``. Options: ``val_fraction``,
         ``seed`` (the held-out validation split), ``resize``, ``interpolation``, ``jpeg_draft`` (see
-        :mod:`archssl.data.preprocess`) and the source's own ``options``."""
+        :mod:`archssl.data.preprocess`) and the source's own ``options``.
+
+        ``view``: ``"eval"`` (default) gives items ``(image, target)``, the resize + centre crop above;
+        ``"pretrain"`` gives ``(canvas, target, size)``: the whole image resized, uncropped, to a
+        ``pretrain_size`` square (default: the eval resize's shorter side, ``round(image_size * resize)``,
+        e.g. 256 at 224 px) and its decoded ``(height, width)``; pass the batch's sizes to the augmenter
+        (``ViewMaker.for_sizes``) so that crops are sampled relative to each whole image."""
         self.check_split(split)
         opts = self.resolve_options(options)
         try:
-            preprocess = Preprocess(image_size, resize=float(opts["resize"]), interpolation=opts["interpolation"])
+            if opts["view"] == "pretrain":
+                canvas = opts["pretrain_size"] or resized_short_side(image_size, float(opts["resize"]))
+                preprocess = WholeImage(int(canvas), image_size, interpolation=opts["interpolation"])
+            else:
+                preprocess = Preprocess(image_size, resize=float(opts["resize"]),
+                                        interpolation=opts["interpolation"])
         except ValueError as exc:
             raise DatasetError(f"dataset {self.name!r}: {exc}") from exc
         located = self.locate(Path(root))

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from archssl.data.base import DATASETS
 from archssl.data.preprocess import ImageLoader
@@ -62,6 +61,8 @@ class ImageNetSource(RealDatasetSource):
                     "val/ has no class folders and there is no meta.bin to label its images: sort val/ into "
                     "val/<wnid>/ folders or add torchvision's meta.bin (ImageNet devkit)",
                 )
+            import torch
+
             wnids = torch.load(located / "meta.bin", weights_only=True)[1]
             if sorted(set(wnids)) != classes:
                 raise self.malformed(located, "the wnids of meta.bin's validation labels differ from train/'s folders")
@@ -70,6 +71,8 @@ class ImageNetSource(RealDatasetSource):
             self.check_same_classes(located, classes, val_classes, "train/", "val/")
 
     def _flat_val(self, located: Path, loader: ImageLoader, classes: list[str]) -> Selection:
+        import torch
+
         wnids = torch.load(located / "meta.bin", weights_only=True)[1]
         files = list_images(located / "val")
         if len(files) != len(wnids):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Iterator, Mapping
 
 import numpy as np
 
-from archssl.registry import Registry
+from .info import PROBES, ProbeConfigError  # noqa: F401  (this module's API too)
 
 from . import metrics as M
 
@@ -32,36 +32,20 @@ class ProbeInputError(ValueError):
     """Features/labels a probe cannot use. The message says what is wrong (and names ``source`` if given)."""
 
 
-class ProbeConfigError(ValueError):
-    """Unknown probe parameter or invalid parameter value."""
-
-
 class Probe:
-    """Base class. Subclasses set ``name`` and ``defaults`` and implement :meth:`_fit_select`."""
+    """Base class. Subclasses set ``name`` (their :class:`~archssl.evaluate.probes.info.ProbeInfo` declares
+    the parameters) and implement :meth:`_fit_select`."""
 
     name: ClassVar[str] = "probe"
-    defaults: ClassVar[dict[str, Any]] = {}
-    #: extra parameters every probe accepts
-    common: ClassVar[dict[str, Any]] = {
-        "device": "auto",        # "auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:1", ...
-        "num_threads": None,     # torch CPU threads; None = the job's --threads, else all cores of the process
-        "val_fraction": 0.2,     # only when val is None: stratified hold-out from train
-        "seed": 0,
-    }
 
     def __init__(self, **params: Any):
-        known = {**self.common, **self.defaults}
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            raise ProbeConfigError(
-                f"probe {self.name!r}: unknown parameter(s) {unknown}; known: {sorted(known)}"
-            )
-        self.params: dict[str, Any] = {**known, **params}
+        # defaults, types and ranges: the descriptor (ProbeConfigError naming the key)
+        self.params: dict[str, Any] = PROBES.get(self.name).resolve(params)
         self._check_params()
 
     # -- to override ---------------------------------------------------------------------------------------
     def _check_params(self) -> None:
-        pass
+        """Normalise the validated ``self.params`` (e.g. sort a grid)."""
 
     def _fit_select(self, data: "ProbeData", metric: str) -> dict[str, Any]:
         """Select hyper-parameters, refit, and return ``{"selected", "val_curve", "test_scores", ...}``."""
@@ -113,12 +97,9 @@ class Probe:
         return result
 
 
-PROBES: Registry[type[Probe]] = Registry("probe")
-
-
 def make_probe(name: str, **params: Any) -> Probe:
     """Instantiate the probe registered as ``name`` with ``params`` (unknown keys -> ProbeConfigError)."""
-    return PROBES.get(name)(**params)
+    return PROBES.get(name).load()(**params)
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -281,15 +262,31 @@ def prepare_data(train, val, test, num_classes, metric, source, params) -> Probe
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def resolve_device(device: str | None):
-    import torch
+class Standardizer:
+    """Per-feature standardisation fitted on ``X`` (float64 statistics; constant features keep scale 1);
+    ``enabled=False`` passes features through."""
 
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ProbeConfigError(f"device {device!r} requested but CUDA is not available")
-    return dev
+    def __init__(self, X: np.ndarray, enabled: bool = True):
+        self.enabled = enabled
+        if enabled:
+            self.mean = X.mean(axis=0, dtype=np.float64)
+            std = X.std(axis=0, dtype=np.float64)
+            self.std = np.where(std > 1e-12, std, 1.0)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        if not self.enabled:
+            return X
+        return ((X - self.mean) / self.std).astype(np.float32)
+
+
+def resolve_device(device: str | None):
+    """:func:`archssl.utils.select_device` (None means auto); a missing GPU is a :class:`ProbeConfigError`."""
+    from archssl.utils import select_device
+
+    try:
+        return select_device(device or "auto")
+    except RuntimeError as e:
+        raise ProbeConfigError(str(e)) from None
 
 
 def available_cores() -> int:

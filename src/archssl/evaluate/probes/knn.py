@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics as M
-from .base import PROBES, Probe, ProbeConfigError, ProbeData, resolve_device, select_best
+from .base import Probe, ProbeData, resolve_device, select_best
 
 
 def knn_scores(
@@ -65,23 +65,12 @@ def _as_list(v) -> list:
     return list(v) if isinstance(v, (list, tuple)) else [v]
 
 
-@PROBES.register("knn")
 class KNNProbe(Probe):
     """Parameters: ``k`` (int or list, default 200), ``temperature`` (float or list, default 0.07), plus the
     common ``device``, ``num_threads``, ``val_fraction``, ``seed``."""
 
     name = "knn"
     threshold = 0.5  # scores are vote fractions
-    defaults = {"k": 200, "temperature": 0.07}
-
-    def _check_params(self) -> None:
-        ks = _as_list(self.params["k"])
-        ts = _as_list(self.params["temperature"])
-        if not ks or any(int(k) != k or k < 1 for k in ks):
-            raise ProbeConfigError(f"knn: k must be a positive integer or a list of them, got {self.params['k']!r}")
-        if not ts or any(not t > 0 for t in ts):
-            raise ProbeConfigError(f"knn: temperature must be > 0, got {self.params['temperature']!r}")
-
     def _fit_select(self, data: ProbeData, metric: str) -> dict[str, Any]:
         device = resolve_device(self.params["device"])
         K = data.num_classes

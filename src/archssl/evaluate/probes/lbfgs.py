@@ -70,7 +70,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import PROBES, Probe, ProbeConfigError, ProbeData, resolve_device, select_best, torch_threads
+from .base import Probe, ProbeConfigError, ProbeData, Standardizer, resolve_device, select_best, torch_threads
 from . import metrics as M
 
 
@@ -552,16 +552,6 @@ def fit_logreg(
     return W, b, info
 
 
-class _Standardizer:
-    def __init__(self, X: np.ndarray):
-        self.mean = X.mean(axis=0, dtype=np.float64)
-        std = X.std(axis=0, dtype=np.float64)
-        self.std = np.where(std > 1e-12, std, 1.0)
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean) / self.std).astype(np.float32)
-
-
 def near_best(values: list[float], margin: float, limit: int) -> list[int]:
     """Indices of the finite ``values`` within ``margin`` of the largest, at most ``limit`` of them, closest
     to the largest first (ties: the earlier index first)."""
@@ -573,7 +563,6 @@ def near_best(values: list[float], margin: float, limit: int) -> list[int]:
     return [i for _, i in close[:limit]]
 
 
-@PROBES.register("lbfgs_logreg")
 class LBFGSLogReg(Probe):
     """The standard protocol probe; parameters (defaults in :attr:`defaults`):
 
@@ -592,41 +581,9 @@ class LBFGSLogReg(Probe):
     """
 
     name = "lbfgs_logreg"
-    defaults = {
-        "num_l2": 45,
-        "l2_min": 1e-6,
-        "l2_max": 1e5,
-        "l2_values": None,
-        "tol": 1e-5,
-        "step_tol": 1e-5,
-        "ftol": 1e-12,
-        "max_iter": 500,
-        "history": 10,
-        "dtype": "float32",
-        "precondition": True,
-        "carry_memory": True,
-        "standardize": False,
-        "tight_tol": 1e-7,
-        "polish_max": 5,
-    }
-
     def _check_params(self) -> None:
-        p = self.params
-        if p["l2_values"] is not None:
-            vals = [float(v) for v in p["l2_values"]]
-            if not vals or any(not (v > 0 and math.isfinite(v)) for v in vals):
-                raise ProbeConfigError(f"lbfgs_logreg: l2_values must be positive finite numbers, got {vals}")
-            p["l2_values"] = sorted(vals, reverse=True)
-        else:
-            l2_grid(int(p["num_l2"]), float(p["l2_min"]), float(p["l2_max"]))
-        if p["dtype"] not in ("float32", "float64"):
-            raise ProbeConfigError(f"lbfgs_logreg: dtype must be 'float32' or 'float64', got {p['dtype']!r}")
-        if int(p["max_iter"]) < 1 or int(p["history"]) < 1 or float(p["tol"]) <= 0:
-            raise ProbeConfigError("lbfgs_logreg: max_iter and history must be >= 1 and tol > 0")
-        if p["tight_tol"] is not None and not float(p["tight_tol"]) > 0:
-            raise ProbeConfigError(f"lbfgs_logreg: tight_tol must be > 0 or null, got {p['tight_tol']!r}")
-        if int(p["polish_max"]) < 0:
-            raise ProbeConfigError(f"lbfgs_logreg: polish_max must be >= 0, got {p['polish_max']!r}")
+        if self.params["l2_values"] is not None:
+            self.params["l2_values"] = sorted((float(v) for v in self.params["l2_values"]), reverse=True)
 
     def grid(self) -> list[float]:
         p = self.params
@@ -647,7 +604,7 @@ class LBFGSLogReg(Probe):
         std = self.params["standardize"]
         Xtr, Xva = data.X_train, data.X_val
         if std:
-            s = _Standardizer(Xtr)
+            s = Standardizer(Xtr)
             Xtr, Xva = s(Xtr), s(Xva)
         solver = self._solver(Xtr, data.y_train, data.num_classes, device)
         curve, thetas = [], []
@@ -687,7 +644,7 @@ class LBFGSLogReg(Probe):
         Xte = data.X_test
         theta0 = thetas[best]
         if std:
-            s = _Standardizer(Xall)
+            s = Standardizer(Xall)
             Xall, Xte = s(Xall), s(Xte)
             theta0 = None  # different feature scaling: start from zero
         refit = self._solver(Xall, yall, data.num_classes, device)

@@ -31,21 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics as M
-from .base import PROBES, Probe, ProbeConfigError, ProbeData, resolve_device, select_best
-
-
-class _Standardizer:
-    def __init__(self, X: np.ndarray, enabled: bool):
-        self.enabled = enabled
-        if enabled:
-            self.mean = X.mean(axis=0, dtype=np.float64)
-            std = X.std(axis=0, dtype=np.float64)
-            self.std = np.where(std > 1e-12, std, 1.0)
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        if not self.enabled:
-            return X
-        return ((X - self.mean) / self.std).astype(np.float32)
+from .base import Probe, ProbeData, Standardizer, resolve_device, select_best
 
 
 def train_sgd(
@@ -181,33 +167,9 @@ def kfold_indices(y: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
 
 
 class _SGDProbe(Probe):
-    defaults = {
-        "epochs": 100,
-        "batch_size": 256,
-        "lr": 0.1,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decays": [0.0, 1e-5, 1e-4, 1e-3],
-        "selection": "cv",
-        "folds": 3,
-        "standardize": True,
-    }
-    hidden_default: int | None = None
-
     def _check_params(self) -> None:
-        p = self.params
-        wds = [float(w) for w in p["weight_decays"]]
-        if not wds or any(w < 0 or not math.isfinite(w) for w in wds):
-            raise ProbeConfigError(f"{self.name}: weight_decays must be non-negative numbers, got {p['weight_decays']!r}")
-        p["weight_decays"] = sorted(set(wds), reverse=True)  # strongest first: ties go to more decay
-        if p["selection"] not in ("cv", "val"):
-            raise ProbeConfigError(f"{self.name}: selection must be 'cv' or 'val', got {p['selection']!r}")
-        if int(p["folds"]) < 2:
-            raise ProbeConfigError(f"{self.name}: folds must be >= 2")
-        if int(p["epochs"]) < 1 or int(p["batch_size"]) < 1 or not float(p["lr"]) > 0:
-            raise ProbeConfigError(f"{self.name}: epochs, batch_size must be >= 1 and lr > 0")
-        if "hidden" in p and (p["hidden"] is None or int(p["hidden"]) < 1):
-            raise ProbeConfigError(f"{self.name}: hidden must be a positive integer")
+        # strongest first: ties go to more decay
+        self.params["weight_decays"] = sorted({float(w) for w in self.params["weight_decays"]}, reverse=True)
 
     def _train(self, X, y, K, device, weight_decays=None):
         p = self.params
@@ -228,13 +190,13 @@ class _SGDProbe(Probe):
             for held in kfold_indices(yall, int(p["folds"]), int(p["seed"])):
                 mask = np.ones(len(yall), dtype=bool)
                 mask[held] = False
-                std = _Standardizer(Xall[mask], p["standardize"])
+                std = Standardizer(Xall[mask], p["standardize"])
                 models = self._train(std(Xall[mask]), yall[mask], K, device)
                 S = models.scores(std(Xall[held]))
                 for i in range(len(wds)):
                     per_fold[i].append((M.top1(S[i], yall[held]), M.compute(metric, S[i], yall[held])))
         else:
-            std = _Standardizer(data.X_train, p["standardize"])
+            std = Standardizer(data.X_train, p["standardize"])
             models = self._train(std(data.X_train), data.y_train, K, device)
             S = models.scores(std(data.X_val))
             for i in range(len(wds)):
@@ -248,7 +210,7 @@ class _SGDProbe(Probe):
             curve.append(entry)
         best = select_best([c["val_metric"] for c in curve])
         wd = curve[best]["weight_decay"]
-        std = _Standardizer(Xall, p["standardize"])
+        std = Standardizer(Xall, p["standardize"])
         final = self._train(std(Xall), yall, K, device, weight_decays=[wd])
         scores = final.scores(std(data.X_test))[0]
         return {
@@ -260,7 +222,6 @@ class _SGDProbe(Probe):
         }
 
 
-@PROBES.register("sgd_linear")
 class SGDLinearProbe(_SGDProbe):
     """Linear probe trained by mini-batch SGD; see the module docstring. Parameters: ``epochs`` (100),
     ``batch_size`` (256), ``lr`` (0.1), ``momentum`` (0.9), ``nesterov`` (True), ``weight_decays``
@@ -269,10 +230,8 @@ class SGDLinearProbe(_SGDProbe):
     name = "sgd_linear"
 
 
-@PROBES.register("mlp")
 class MLPProbe(_SGDProbe):
     """One-hidden-layer ReLU MLP probe (``hidden`` units, default 1024) trained like ``sgd_linear``; weight
     decay selected on val by default (``selection="val"``)."""
 
     name = "mlp"
-    defaults = {**_SGDProbe.defaults, "hidden": 1024, "selection": "val"}

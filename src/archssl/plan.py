@@ -1,0 +1,550 @@
+"""The plan of a study: a validated config turned, once and without torch, into typed job specs per stage.
+
+>>> from archssl.plan import plan
+>>> p = plan(config)                      # doctest: +SKIP
+>>> p.pretrain["simclr"].to_dict()        # every value that decides the pretraining result
+
+:func:`plan` fills every default from the schema (``archssl/schemas/config.schema.yaml``, shipped with the
+package) and from the method and probe descriptors, and rejects, naming the config key, everything a job
+would reject: unknown keys, types and ranges anywhere (method and probe params, projection heads, dataset
+options), feature taps an architecture does not have, patch geometries that do not fit the image size,
+labelled methods on unlabelled sets.
+
+A job spec (:class:`PretrainJob`, :class:`FeaturesJob`, :class:`ProbeJob`) holds every value that decides a
+stage's result, defaults included, and nothing that only changes how the job runs (workers, inference batch
+size, checkpoint interval, threads, device: :class:`PretrainExec`, :class:`FeaturesExec`, :class:`ProbeExec`).
+The workflow passes a job spec as the rule's ``params`` (so Snakemake reruns exactly what a change affects)
+and the execution settings on the command line; ``archssl <stage> --job JSON`` runs it; the Python API
+(:func:`archssl.train.loop.pretrain`, :func:`archssl.evaluate.features.run_features_job`,
+:func:`archssl.evaluate.probe_job.run_probe`) takes the same specs.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from archssl.config import ConfigError, Run, load_schema, resolve_run, validate_schema
+from archssl.params import ParamError, check_keys, error_message, errors
+from archssl.utils import deep_merge, stable_hash
+
+#: the figures of a study, per method (the baseline gets the first three; untrained runs no pretext figure)
+FIGURES = ("corr_heatmap", "vs_reference", "acc_vs_params", "honesty", "pretext_vs_downstream")
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_defaults(section: str) -> dict:
+    """The defaults of the schema's top-level ``section`` (e.g. ``pretrain``)."""
+    props = load_schema()["properties"][section]["properties"]
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+
+
+def section(name: str, values: dict | None) -> dict:
+    """A (partial) top-level config section with every default of the schema filled in, validated; errors
+    name ``name.<key>``."""
+    root = load_schema()
+    schema = {**root["properties"][name], "$defs": root["$defs"]}
+    out = copy.deepcopy(values or {})
+    errs = errors(out, schema)
+    if errs:
+        raise ConfigError(error_message(errs[0], name))
+    return out
+
+
+class _Spec:
+    """JSON round trip shared by the job specs (tuples become lists)."""
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in fields(cls)}
+        check_keys(d, names, cls.__name__)
+        kw = dict(d)
+        if "data" in kw and isinstance(kw["data"], dict):
+            kw["data"] = DataRef(**kw["data"])
+        if "datasets" in kw:
+            kw["datasets"] = {k: DataRef(**v) for k, v in kw["datasets"].items()}
+        return cls(**kw)
+
+    def digest(self) -> str:
+        return stable_hash(self.to_dict())
+
+
+@dataclass(frozen=True)
+class DataRef(_Spec):
+    """Where one dataset split is read from and how it is opened: ``root`` is what
+    :meth:`archssl.data.DatasetSource.open` takes (for built-in sets the folder of generated sets); None
+    when the config does not say where an on-disk set lives (the plan's ``problems`` say so)."""
+
+    name: str
+    split: str | None
+    root: str | None
+    builtin: bool
+    options: dict = field(default_factory=dict)
+
+    def open(self, image_size: int, split: str | None = None, **extra: Any):
+        """The dataset (``archssl.data`` source) of ``split`` (default: this ref's)."""
+        from archssl.data import get_dataset
+
+        if self.root is None:
+            raise ConfigError(f"dataset {self.name!r} is read from disk: set data.data_root (or "
+                              f"data.roots.{self.name}) in the config")
+        return get_dataset(self.name).open(split or self.split, Path(self.root), int(image_size),
+                                           **{**self.options, **extra})
+
+
+def dataset_ref(name: str, data_cfg: dict, results: str, split: str | None = None) -> DataRef:
+    """The one rule of where dataset ``name`` lives: built-in sets under ``<results>/data``, on-disk ones at
+    ``data.roots.<name>``, else ``<data.data_root>/<name>``."""
+    from archssl.data import get_dataset
+
+    src = get_dataset(name)
+    opts = copy.deepcopy((data_cfg.get("options") or {}).get(name) or {})
+    if src.builtin:
+        return DataRef(name, split, f"{results}/data", True, opts)
+    roots = data_cfg.get("roots") or {}
+    if name in roots:
+        root = str(Path(roots[name]).expanduser())
+    elif data_cfg.get("data_root"):
+        root = str(Path(data_cfg["data_root"]).expanduser() / name)
+    else:
+        root = None
+    return DataRef(name, split, root, False, opts)
+
+
+# ------------------------------------------------------------------------------------------- execution
+
+
+@dataclass(frozen=True)
+class PretrainExec:
+    """How a pretraining job runs (never its result): ``device``, DataLoader ``num_workers``, checkpoint
+    interval in epochs."""
+
+    device: str = _schema_defaults("pretrain")["device"]
+    num_workers: int = _schema_defaults("pretrain")["num_workers"]
+    checkpoint_every: int = _schema_defaults("pretrain")["checkpoint_every"]
+
+
+@dataclass(frozen=True)
+class FeaturesExec:
+    """How a features job runs: ``device``, ``num_workers``, the inference ``batch_size``."""
+
+    device: str = _schema_defaults("features")["device"]
+    num_workers: int = _schema_defaults("features")["num_workers"]
+    batch_size: int = _schema_defaults("features")["batch_size"]
+
+
+@dataclass(frozen=True)
+class ProbeExec:
+    """How a probe job runs: the probe's ``device`` and torch ``num_threads`` (null: the job's threads)."""
+
+    device: str = "auto"
+    num_threads: int | None = None
+
+
+def exec_args(settings) -> str:
+    """Execution settings as one word, ``device=cuda,num_workers=4`` (the jobs' ``--exec``; unset ones left
+    out): the workflow passes it as a resource, which reruns nothing when it changes."""
+    return ",".join(f"{k}={v}" for k, v in asdict(settings).items() if v is not None)
+
+
+def parse_exec(text: str | None, cls):
+    """``--exec device=cuda,num_workers=4`` -> ``cls`` (one of the ``*Exec`` classes; unset: its defaults)."""
+    kinds = {f.name: f.type for f in fields(cls)}
+    out = {}
+    for item in filter(None, (text or "").split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or key not in kinds:
+            raise ConfigError(f"--exec {text!r}: {item!r} is not KEY=VALUE with a key of {', '.join(kinds)}")
+        out[key] = value if "str" in str(kinds[key]) else int(value)
+    return cls(**out)
+
+
+# -------------------------------------------------------------------------------------------- pretrain
+
+
+@dataclass(frozen=True)
+class PretrainJob(_Spec):
+    """Every value that decides a pretraining result. An untrained run (``trains`` false: the random
+    baseline) depends only on the spec, its seed and the images, batch size and memory format of its BN
+    statistics: its optimisation fields are None."""
+
+    run: str
+    method: str
+    trains: bool
+    seed: int
+    image_size: int
+    data: DataRef | None
+    batch_size: int
+    epochs: int | None = None
+    optimizer: dict | None = None
+    warmup_epochs: float | None = None
+    final_lr: float | None = None
+    cosine: bool | None = None
+    augment: dict | None = None
+    method_params: dict = field(default_factory=dict)
+    precision: str | None = None
+    channels_last: bool | None = None
+
+    def fingerprint(self, spec: dict) -> str:
+        """The identity of this job on ``spec`` (checkpoints resume only under the same one)."""
+        return stable_hash({"job": self.to_dict(), "spec": spec})
+
+    @classmethod
+    def build(cls, method: str, *, run: str | None = None, seed: int = 0, image_size: int = 32,
+              data: DataRef | None = None, pretrain: dict | None = None, method_params: dict | None = None,
+              where: str | None = None) -> "PretrainJob":
+        """The job of ``method`` from a (partial) ``pretrain`` section and the run's ``method_params``
+        (the reserved keys included: augment, dataset, split, and the per-method overrides); every missing
+        value from the schema and the method's descriptor. ``where`` names the method_params in errors."""
+        from archssl.methods import METHODS, PRETRAIN_OVERRIDES, RESERVED_KEYS
+
+        info = METHODS.get(method)
+        where = where or f"pretrain.method_params.{method}"
+        p = section("pretrain", pretrain)
+        mp = copy.deepcopy(method_params or {})
+        check_keys(mp, [*info.params, *RESERVED_KEYS], where)
+        own = {k: v for k, v in mp.items() if k not in RESERVED_KEYS}
+        s = dict(p)
+        # the run's own settings replace pretrain's (the optimizer whole: its unset keys take the schema's
+        # defaults, not pretrain.optimizer's); augment is merged key by key over pretrain.augment
+        for k in [*PRETRAIN_OVERRIDES, "augment"]:
+            if k in mp:
+                v = deep_merge(p["augment"], mp["augment"]) if k == "augment" else mp[k]
+                try:
+                    s[k] = section("pretrain", {k: v})[k]
+                except ConfigError as e:  # name the run's key, not pretrain's
+                    raise ConfigError(str(e).replace("'pretrain.", f"'{where}.", 1)) from None
+        resolved = info.resolve(own, where)
+        info.check(resolved, {"batch_size": s["batch_size"], "image_size": image_size}, where)
+        common = dict(run=run or method, method=method, trains=info.trains, seed=int(seed),
+                      image_size=int(image_size), data=data, batch_size=int(s["batch_size"]),
+                      channels_last=bool(s["channels_last"]))
+        if not info.trains:
+            return cls(**common)
+        return cls(**common, epochs=int(s["epochs"]), optimizer=s["optimizer"],
+                   warmup_epochs=float(s["warmup_epochs"]), final_lr=float(s["final_lr"]), cosine=bool(s["cosine"]),
+                   augment=s["augment"], method_params=resolved, precision=s["precision"])
+
+
+# -------------------------------------------------------------------------------------------- features
+
+
+@dataclass(frozen=True)
+class FeaturesJob(_Spec):
+    """Every value that decides the feature files of one run: the taps, the stored dtype, the image size,
+    the datasets (where they live, their options) and, for patch-based runs evaluated on patches, the
+    patch geometry (None: full images)."""
+
+    run: str
+    method: str
+    image_size: int
+    taps: tuple[str, ...]
+    dtype: str
+    datasets: dict
+    patches: dict | None = None
+
+    def only(self, names) -> "FeaturesJob":
+        """This job restricted to the datasets ``names`` (a one-file job's spec: adding a dataset to the
+        study leaves the other files' specs as they are)."""
+        from dataclasses import replace
+
+        return replace(self, datasets={n: self.datasets[n] for n in names})
+
+
+@dataclass(frozen=True)
+class ProbeJob(_Spec):
+    """The probe (registry name), its params with every default (execution-only ones excluded) and the
+    tap to probe (a name, null: the deepest extracted, or ``all``)."""
+
+    name: str
+    params: dict
+    tap: str | None
+
+    @classmethod
+    def build(cls, probe: dict | None = None) -> tuple["ProbeJob", ProbeExec]:
+        """The job and execution settings of a (partial) ``probe`` config section."""
+        from archssl.evaluate.probes import EXECUTION_PARAMS, PROBES
+
+        s = section("probe", probe)
+        if s["name"] not in PROBES:
+            raise ConfigError(f"config key 'probe.name': unknown probe {s['name']!r}; known: "
+                              f"{', '.join(PROBES.names())}")
+        params = PROBES.get(s["name"]).resolve(s["params"], "probe.params")
+        ex = ProbeExec(**{k: params.pop(k) for k in EXECUTION_PARAMS})
+        return cls(s["name"], params, s["tap"]), ex
+
+
+# ------------------------------------------------------------------------------------------------ plan
+
+
+@dataclass
+class Plan:
+    """A study resolved once: architectures, runs, job specs, execution settings, datasets, the analysis
+    manifest and the figures it will draw."""
+
+    config: dict
+    archs: dict[str, dict]
+    runs: dict[str, Run]
+    pretrain: dict[str, PretrainJob]
+    features: dict[str, FeaturesJob]
+    probe: ProbeJob
+    pretrain_exec: PretrainExec
+    features_exec: FeaturesExec
+    probe_exec: ProbeExec
+    datasets: dict[str, DataRef]
+    figures: list[str]
+    problems: list[str]
+
+    @property
+    def results(self) -> str:
+        return self.config["results"]
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.config["methods"])
+
+    @property
+    def downstream(self) -> list[str]:
+        return list(self.config["data"]["downstream"])
+
+    @property
+    def variants(self) -> list[str]:
+        """The variants the ablation table compares (with their method or ``against``)."""
+        return [n for n, r in self.runs.items() if r.is_variant and r.against is not None]
+
+    @property
+    def reference(self) -> str:
+        return self.config["analysis"]["reference"] or self.downstream[0]
+
+    def resources(self, stage: str) -> dict:
+        r = dict(self.config["resources"]["default"])
+        r.update(self.config["resources"].get(stage) or {})
+        return r
+
+    def manifest(self) -> dict:
+        """What the tables and figures jobs read: the probe files (as a pattern), folders, reference,
+        baseline, correlations, variants and the planned figures."""
+        res = self.results
+        return {
+            "study": self.config["study"],
+            "probes": {"pattern": f"{res}/probes/{{method}}/{{arch}}/{{dataset}}.json", "method": self.methods,
+                       "arch": list(self.archs), "dataset": self.downstream},
+            "archs_dir": f"{res}/archs", "pretrain_dir": f"{res}/pretrain",
+            "image_size": self.config["data"]["image_size"], "reference": self.reference,
+            "baseline": self.config["analysis"]["baseline"], "correlations": self.config["analysis"]["correlations"],
+            "variants": [{"variant": v, "method": self.runs[v].method, "against": self.runs[v].against,
+                          "change": self.runs[v].note, "seed": self.runs[v].seed} for v in self.variants],
+            "figures": self.figures,
+        }
+
+
+def split_stem(stem: str) -> tuple[str, str]:
+    """(figure, method) of a figure stem from :func:`planned_figures`; method names may hold underscores
+    (variants), so the split is by the known figure names."""
+    if stem == "ablations":
+        return stem, ""
+    for name in FIGURES:
+        if stem.startswith(name + "_"):
+            return name, stem[len(name) + 1:]
+    raise ValueError(f"{stem!r} is not a figure stem (<figure>_<method> with a figure of {', '.join(FIGURES)})")
+
+
+def planned_figures(methods, baseline: str, variants=(), untrained=()) -> list[str]:
+    """The figure stems a study draws (``<figure>_<method>`` per method, ``ablations`` with variants)."""
+    out = []
+    for method in sorted(methods):
+        names = FIGURES if method != baseline else FIGURES[:3]
+        if method in untrained:
+            names = [n for n in names if n != "pretext_vs_downstream"]
+        out.extend(f"{name}_{method}" for name in names)
+    return out + (["ablations"] if variants else [])
+
+
+def _check_datasets(cfg: dict) -> None:
+    from archssl.data import DATASETS, DatasetError
+
+    d = cfg["data"]
+    known = ", ".join(DATASETS.names())
+    if d["pretrain"] not in DATASETS:
+        raise ConfigError(f"config key 'data.pretrain': unknown dataset {d['pretrain']!r}; known: {known}")
+    if d["pretrain_split"] not in DATASETS.get(d["pretrain"]).splits:
+        raise ConfigError(f"config key 'data.pretrain_split': dataset {d['pretrain']!r} has no split "
+                          f"{d['pretrain_split']!r}; it has {', '.join(DATASETS.get(d['pretrain']).splits)}")
+    for i, name in enumerate(d["downstream"]):
+        if name not in DATASETS:
+            raise ConfigError(f"config key 'data.downstream[{i}]': unknown dataset {name!r}; known: {known}")
+        if DATASETS.get(name).num_classes < 2:
+            raise ConfigError(f"config key 'data.downstream[{i}]': dataset {name!r} has no labels to probe")
+    for name, opts in d["options"].items():
+        if name not in DATASETS:
+            raise ConfigError(f"config key 'data.options.{name}': unknown dataset {name!r}; known: {known}")
+        try:
+            DATASETS.get(name).resolve_options(opts)
+        except (ValueError, DatasetError) as e:
+            raise ConfigError(f"config key 'data.options.{name}': {e}") from None
+
+
+def _check_runs(cfg: dict) -> None:
+    from archssl.methods import METHODS
+
+    variants = cfg["variants"]
+    for name, v in variants.items():
+        if name in METHODS:
+            raise ConfigError(f"config key 'variants.{name}': a variant may not take the name of a registered "
+                              f"method; call it e.g. {name}_v1")
+        if v["method"] not in METHODS:
+            hint = " (a variant configures a registered method, not another variant)" if v["method"] in variants else ""
+            raise ConfigError(f"config key 'variants.{name}.method': unknown SSL method {v['method']!r}{hint}; "
+                              f"known: {', '.join(METHODS.names())}")
+    for i, m in enumerate(cfg["methods"]):
+        if m not in METHODS and m not in variants:
+            what, known = ("SSL method or variant", "known methods") if variants else ("SSL method", "known")
+            raise ConfigError(f"config key 'methods[{i}]': unknown {what} {m!r}; {known}: {', '.join(METHODS.names())}"
+                              + (f"; variants: {', '.join(variants)}" if variants else ""))
+    for m in cfg["pretrain"]["method_params"]:
+        if m not in METHODS:
+            hint = f" (variants' params go under variants.{m}.params)" if m in variants else ""
+            raise ConfigError(f"config key 'pretrain.method_params.{m}': unknown SSL method {m!r}{hint}; "
+                              f"known: {', '.join(METHODS.names())}")
+    for m in cfg["methods"]:
+        against = variants[m].get("against") if m in variants else None
+        if against is not None and (against not in cfg["methods"] or against == m):
+            raise ConfigError(f"config key 'variants.{m}.against': {against!r} is not another entry of methods")
+    if cfg["analysis"]["baseline"] not in cfg["methods"]:
+        raise ConfigError(f"config key 'analysis.baseline': {cfg['analysis']['baseline']!r} is not one of methods")
+    ref = cfg["analysis"]["reference"]
+    if ref is not None and ref not in cfg["data"]["downstream"]:
+        raise ConfigError(f"config key 'analysis.reference': {ref!r} is not one of data.downstream")
+
+
+def _params_key(cfg: dict, run: Run, key: str) -> str:
+    """The config key that sets ``key`` of a run's params (the variant's own, else its method's)."""
+    if key in run.changes:
+        return f"variants.{run.name}.params.{key}"
+    if key in (cfg["pretrain"]["method_params"].get(run.method) or {}):
+        return f"pretrain.method_params.{run.method}.{key}"
+    return "data.pretrain"
+
+
+def _pretrain_job(cfg: dict, run: Run) -> PretrainJob:
+    from archssl.data import DATASETS
+
+    d = cfg["data"]
+    where = f"variants.{run.name}.params" if run.is_variant else f"pretrain.method_params.{run.method}"
+    name = run.params.get("dataset", d["pretrain"])
+    split = run.params.get("split", "train" if "dataset" in run.params else d["pretrain_split"])
+    if name not in DATASETS:
+        raise ConfigError(f"config key '{_params_key(cfg, run, 'dataset')}': unknown dataset {name!r}; known: "
+                          f"{', '.join(DATASETS.names())}")
+    if split not in DATASETS.get(name).splits:
+        raise ConfigError(f"config key '{_params_key(cfg, run, 'split')}': dataset {name!r} has no split "
+                          f"{split!r}; it has {', '.join(DATASETS.get(name).splits)}")
+    job = PretrainJob.build(run.method, run=run.name, seed=run.seed, image_size=d["image_size"],
+                            data=dataset_ref(name, d, cfg["results"], split), pretrain=cfg["pretrain"],
+                            method_params=run.params, where=where)
+    from archssl.methods import METHODS
+
+    if "labels" in METHODS.get(run.method).batch_inputs and DATASETS.get(name).num_classes < 2:
+        raise ConfigError(f"config key '{_params_key(cfg, run, 'dataset')}': method {run.name!r} needs a labelled "
+                          f"pretraining set, but {name!r} has no labels; set "
+                          f"pretrain.method_params.{run.method}.dataset to a labelled dataset")
+    return job
+
+
+def _features_job(cfg: dict, run: Run, pre: PretrainJob, datasets: dict[str, DataRef]) -> FeaturesJob:
+    from archssl.methods import METHODS
+
+    f = cfg["features"]
+    patches = None
+    if f["patch_eval"] == "patch_average" and METHODS.get(run.method).patch_based:
+        from archssl.methods.patchcfg import PatchConfig
+
+        patches = {k: pre.method_params[k] for k in PatchConfig.KEYS}
+    return FeaturesJob(run.name, run.method, cfg["data"]["image_size"], tuple(f["taps"]), f["dtype"],
+                       {d: datasets[d] for d in cfg["data"]["downstream"]}, patches)
+
+
+def _check_taps(cfg: dict, archs: dict[str, dict]) -> None:
+    from archssl.archs import tap_names
+
+    taps = cfg["features"]["taps"]
+    for arch, spec in archs.items():
+        have = tap_names(spec)
+        for i, t in enumerate(taps):
+            if t not in have:
+                raise ConfigError(f"config key 'features.taps[{i}]': architecture {arch} has no tap {t!r}; "
+                                  f"it has {', '.join(have)}")
+    tap = cfg["probe"]["tap"]
+    if tap not in (None, "all") and tap not in taps:
+        raise ConfigError(f"config key 'probe.tap': {tap!r} is not one of features.taps ({', '.join(taps)}); "
+                          f"give one of them, null (the deepest) or all")
+
+
+def _check_image_size(cfg: dict, archs: dict[str, dict]) -> None:
+    from archssl.archs import count_flops
+
+    size = cfg["data"]["image_size"]
+    for arch, spec in archs.items():
+        try:
+            count_flops(spec, size)
+        except ValueError as e:
+            raise ConfigError(f"config key 'data.image_size': architecture {arch} does not fit {size}-px "
+                              f"images ({e})") from None
+
+
+def plan(cfg: dict) -> Plan:
+    """Validate ``cfg`` (defaults filled in place) and resolve the whole study; raises :class:`ConfigError`
+    naming the key at fault."""
+    from archssl.archs import ArchSpecError, arch_id, resolve
+    from archssl.methods import METHODS
+
+    validate_schema(cfg)
+    cfg["variants"] = cfg.get("variants") or {}
+    _check_datasets(cfg)
+    _check_runs(cfg)
+    try:
+        specs = resolve(cfg["archs"])
+    except ArchSpecError as e:
+        raise ConfigError(f"config key 'archs': {e}") from e
+    archs = {arch_id(s): s for s in specs}
+    _check_taps(cfg, archs)
+    _check_image_size(cfg, archs)
+    d = cfg["data"]
+    names = dict.fromkeys(d["downstream"])
+    datasets = {n: dataset_ref(n, d, cfg["results"]) for n in names}
+    runs = {m: resolve_run(cfg, m) for m in cfg["methods"]}
+    try:
+        for m, mp in cfg["pretrain"]["method_params"].items():  # also those of methods the study does not run
+            PretrainJob.build(m, image_size=d["image_size"], pretrain=cfg["pretrain"], method_params=mp)
+        pretrain = {m: _pretrain_job(cfg, r) for m, r in runs.items()}
+        probe, probe_exec = ProbeJob.build(cfg["probe"])
+    except ConfigError:
+        raise
+    except ParamError as e:
+        raise ConfigError(str(e)) from None
+    features = {m: _features_job(cfg, r, pretrain[m], datasets) for m, r in runs.items()}
+    p, f = cfg["pretrain"], cfg["features"]
+    figures = planned_figures(cfg["methods"], cfg["analysis"]["baseline"],
+                              [n for n, r in runs.items() if r.is_variant and r.against is not None],
+                              untrained=[m for m, r in runs.items() if not METHODS.get(r.method).trains])
+    refs = [*datasets.values(), *(j.data for j in pretrain.values())]
+    problems = sorted({f"dataset {r.name!r} is read from disk, but the config sets neither data.data_root "
+                       f"nor data.roots.{r.name}" for r in refs if r.root is None})
+    return Plan(config=cfg, archs=archs, runs=runs, pretrain=pretrain, features=features, probe=probe,
+                pretrain_exec=PretrainExec(p["device"], p["num_workers"], p["checkpoint_every"]),
+                features_exec=FeaturesExec(f["device"], f["num_workers"], f["batch_size"]),
+                probe_exec=probe_exec, datasets=datasets, figures=figures, problems=problems)
+
+
+__all__ = ["DataRef", "FIGURES", "FeaturesExec", "FeaturesJob", "Plan", "PretrainExec", "PretrainJob",
+           "ProbeExec", "ProbeJob", "dataset_ref", "exec_args", "parse_exec", "plan", "planned_figures", "split_stem"]
