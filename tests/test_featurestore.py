@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -176,6 +177,7 @@ def _raw_file(path, n=(6, 4, 4), d=3, complete=True, nan=False, label_rows=None,
             f.attrs[key] = value if isinstance(value, str) else json.dumps(value)
         f.attrs["taps"] = list(taps)
         f.attrs["format_version"] = FORMAT_VERSION
+        digests = {}
         for split, m in zip(("train", "val", "test"), n):
             if drop == split:
                 continue
@@ -183,10 +185,13 @@ def _raw_file(path, n=(6, 4, 4), d=3, complete=True, nan=False, label_rows=None,
             X = np.ones((m, d), dtype=np.float32)
             if nan and split == "val":
                 X[1, 2] = np.inf
-            for t in taps:
-                g.create_dataset(f"features/{t}", data=X)
-            g.create_dataset("labels", data=np.zeros(label_rows or m, dtype=np.int64))
-            g.create_dataset("indices", data=np.arange(label_rows or m))
+            arrays = {f"features/{t}": X for t in taps}
+            arrays["labels"] = np.zeros(label_rows or m, dtype=np.int64)
+            arrays["indices"] = np.arange(label_rows or m, dtype=np.int64)
+            for name, a in arrays.items():
+                g.create_dataset(name, data=a)
+                digests[f"{split}/{name}"] = hashlib.blake2b(a.tobytes(), digest_size=16).hexdigest()
+        f.attrs["digests"] = json.dumps(digests)
         if complete:
             f.attrs["complete"] = 1
 
@@ -208,6 +213,28 @@ def test_read_rejects_broken_files(tmp_path, kwargs, match, cheap_valid):
     assert str(path) in str(exc.value)
     assert is_valid(path) is cheap_valid
     assert is_valid(path, deep=True) is False
+
+
+def test_a_value_altered_file_fails_its_digest_and_the_probe_job_sets_it_aside(tmp_path):
+    """One feature value changed in place (bit rot, an interrupted copy): the file still opens and is
+    structurally valid, but its content no longer matches the digest written with it."""
+    from archssl.evaluate.featurestore import CorruptFeatureFile
+    from archssl.evaluate.probe_job import run_probe
+    from archssl.plan import ProbeJob
+
+    rng = np.random.default_rng(5)
+    path = write_features(tmp_path / "f.h5", make_splits(rng, n=(40, 10, 10), dims=(8,)), ATTRS)
+    assert read_features(path).tap
+    with h5py.File(path, "r+") as f:
+        f["train/features/block3"][3, 2] += 1.0
+    assert is_valid(path)
+    with pytest.raises(CorruptFeatureFile, match="do not match the digest written with them") as e:
+        read_features(path)
+    assert str(path) in str(e.value)
+    job, exe = ProbeJob.build({"params": {"num_l2": 3}})
+    with pytest.raises(CorruptFeatureFile):
+        run_probe(path, tmp_path / "p.json", job, exe)
+    assert not path.exists() and (tmp_path / "f.h5.corrupt").exists() and not (tmp_path / "p.json").exists()
 
 
 def test_missing_tap_and_missing_file(tmp_path):

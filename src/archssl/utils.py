@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import contextlib
+import copy
+import errno
 import hashlib
 import json
 import logging
@@ -67,6 +68,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         publish(tmp, path)
+    except OSError as e:
+        if e.errno == errno.ENOSPC and not e.filename:  # name the target, not the temporary file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

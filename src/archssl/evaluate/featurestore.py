@@ -1,6 +1,6 @@
 """Frozen-backbone features on disk: one HDF5 file per (method, arch, dataset).
 
-Layout (``format_version`` 1)::
+Layout (``format_version`` 2)::
 
     /                                   root attributes (see below)
     /<split>/                           one group per split: ``train``, ``val``, ``test``
@@ -22,6 +22,9 @@ Root attributes:
     provenance strings.
 ``format_version``
     integer, :data:`FORMAT_VERSION`.
+``digests``
+    JSON ``{"<split>/features/<tap>": blake2b-128 hex, "<split>/labels": ..., "<split>/indices": ...}`` of
+    every dataset's bytes, computed while writing.
 ``complete``
     ``1``; written last, after every dataset. A file without it is never treated as valid.
 
@@ -34,13 +37,17 @@ file or the previous complete file, never a partial file under the target name.
 
 Reading (:func:`read_features`) validates the file and raises :class:`FeatureFileError` naming the path and
 the problem for: a missing ``complete`` flag, a truncated or corrupt file, a missing split or tap, row-count
-mismatches between features, labels and indices, wrong dtypes/ranks, and NaN/inf features.
+mismatches between features, labels and indices, wrong dtypes/ranks, NaN/inf features, and content that
+differs from its digest (:class:`CorruptFeatureFile`: the probe job sets such a file aside as ``*.corrupt``,
+so the rerun rebuilds it).
 :func:`is_valid` is the cheap structural check (no full data scan unless ``deep=True``) the workflow uses to
 decide whether a file must be rebuilt.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -51,7 +58,7 @@ import numpy as np
 
 from archssl.utils import publish, temp_path_for
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a digest of every dataset (root attribute ``digests``), checked on read
 SPLITS = ("train", "val", "test")
 REQUIRED_ATTRS = ("arch", "method", "dataset", "preprocessing", "code_version", "config_hash")
 FEATURE_DTYPES = ("float32", "float16")
@@ -61,6 +68,10 @@ _SCAN_ROWS = 65536  # rows per block when scanning for NaN/inf
 
 class FeatureFileError(RuntimeError):
     """A feature file that is missing, incomplete, corrupt or inconsistent. The message names the file."""
+
+
+class CorruptFeatureFile(FeatureFileError):
+    """A complete feature file whose content differs from the digest written with it."""
 
 
 @dataclass
@@ -252,6 +263,7 @@ class FeatureWriter:
         self._dims: dict[str, int] = {}
         self._f = None
         self._tmp: Path | None = None
+        self._digests: dict[str, Any] = {}  # dataset name -> running blake2b of the rows written, in order
 
     def __enter__(self) -> "FeatureWriter":
         import h5py
@@ -285,6 +297,9 @@ class FeatureWriter:
             indices = np.arange(start, start + labels.shape[0], dtype=np.int64)
         labels, indices = _validate_split_arrays(
             path, split, {"features": features, "labels": labels, "indices": indices}, self.taps)
+        need = sum(np.asarray(v).shape[0] * np.asarray(v).shape[1] for v in features.values()) * \
+            np.dtype(self.dtype).itemsize + labels.nbytes + indices.nbytes
+        self._check_space(2 * need + 2 * _CHUNK_BYTES)
         g = self._f[split] if split in self._f else self._new_split(split, features, labels)
         n = labels.shape[0]
         for tap in self.taps:
@@ -298,13 +313,40 @@ class FeatureWriter:
                 out = arr.astype(self.dtype, copy=False)
             if self.dtype == "float16":
                 _check_finite_rows(out, f"{what} (after float16 cast: overflow)", path, offset=start)
-            _append_rows(g["features"][tap], out, start)
+            self._append(g["features"][tap], f"{split}/features/{tap}", out, start)
         if g["labels"].shape[1:] != labels.shape[1:]:
             raise FeatureFileError(f"{path}: split {split!r}: labels of shape {labels.shape[1:]} after "
                                    f"{g['labels'].shape[1:]}")
-        _append_rows(g["labels"], labels.astype(g["labels"].dtype, copy=False), start)
-        _append_rows(g["indices"], indices.astype(np.int64, copy=False), start)
+        self._append(g["labels"], f"{split}/labels", labels.astype(g["labels"].dtype, copy=False), start)
+        self._append(g["indices"], f"{split}/indices", indices.astype(np.int64, copy=False), start)
+        self._flush()
         self.rows[split] = start + n
+
+    def _append(self, ds, name: str, rows: np.ndarray, start: int) -> None:
+        rows = np.ascontiguousarray(rows)
+        self._digests.setdefault(name, hashlib.blake2b(digest_size=16)).update(rows.tobytes())
+        _append_rows(ds, rows, start)
+
+    def _check_space(self, need: int) -> None:
+        """Fail cleanly (ENOSPC naming the target) before a write the disk has no room for: HDF5 reports a
+        full disk only from its buffers, in errors Python cannot catch."""
+        st = os.statvfs(self._tmp.parent)
+        if st.f_bavail * st.f_frsize < need:
+            self._abort()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+
+    def _flush(self) -> None:
+        """Write HDF5's buffers out now, so that a full disk fails here (catchable) rather than when h5py
+        releases its objects (uncatchable errors, then a segfault)."""
+        try:
+            self._f.flush()
+        except (OSError, RuntimeError) as e:
+            if "errno = 28" not in str(e) and getattr(e, "errno", None) != errno.ENOSPC:
+                raise
+            # free the space first, so that closing the file (which writes again) can succeed
+            os.truncate(self._tmp, 0)
+            self._abort()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path)) from None
 
     def _new_split(self, split: str, features: Mapping[str, Any], labels: np.ndarray):
         g = self._f.create_group(split)
@@ -333,7 +375,8 @@ class FeatureWriter:
         try:
             if not self.rows:
                 raise FeatureFileError(f"{self.path}: no splits to write")
-            self._f.flush()
+            self._f.attrs["digests"] = json.dumps({k: h.hexdigest() for k, h in sorted(self._digests.items())})
+            self._flush()
             self._f.attrs["complete"] = 1  # last
             self._f.flush()
             self._f.close()
@@ -401,7 +444,7 @@ def _check_header(f, path: Path) -> dict[str, Any]:
     fv = attrs.get("format_version")
     if fv != FORMAT_VERSION:
         raise FeatureFileError(f"{path}: unsupported format_version {fv!r}; this code reads {FORMAT_VERSION}")
-    missing = [k for k in REQUIRED_ATTRS + ("taps",) if k not in attrs]
+    missing = [k for k in REQUIRED_ATTRS + ("taps", "digests") if k not in attrs]
     if missing:
         raise FeatureFileError(f"{path}: missing root attributes {missing}")
     taps = attrs["taps"]
@@ -453,11 +496,21 @@ def _split_datasets(f, path: Path, split: str, taps: Iterable[str]):
     return feats, labels, indices
 
 
-def _read_array(ds, path: Path, what: str) -> np.ndarray:
+def _read_array(ds, path: Path, what: str, digests: Mapping[str, str] | None = None) -> np.ndarray:
+    """``ds`` read whole; with ``digests`` (the file's ``digests`` attribute) its content is checked against
+    the digest written with it (:class:`CorruptFeatureFile` on a mismatch)."""
     try:
-        return ds[()]
+        arr = ds[()]
     except (OSError, RuntimeError, ValueError) as exc:
         raise FeatureFileError(f"{path}: cannot read {what} (corrupt or truncated data): {exc}") from exc
+    if digests is not None:
+        name = ds.name.lstrip("/")
+        got = hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).hexdigest()
+        if digests.get(name) != got:
+            raise CorruptFeatureFile(f"{path}: {what} do not match the digest written with them (the file was "
+                                     f"changed after it was written: bit rot, an interrupted copy); it is set aside "
+                                     f"as {path.name}.corrupt and the workflow rebuilds it")
+    return arr
 
 
 def _resolve_tap(path: Path, taps: list[str], tap: str | None) -> str:
@@ -498,22 +551,24 @@ def read_features(
         splits = (splits,)
     with _open(path) as f:
         attrs = _check_header(f, path)
+        digests = json.loads(attrs["digests"])
         tap = _resolve_tap(path, attrs["taps"], tap)
         out: dict[str, SplitData] = {}
         dim = None
         for split in splits:
             feats, labels_ds, indices_ds = _split_datasets(f, path, split, [tap])
-            X = _read_array(feats[tap], path, f"split {split!r} tap {tap!r} features").astype(np.float32, copy=False)
+            X = _read_array(feats[tap], path, f"split {split!r} tap {tap!r} features", digests).astype(
+                np.float32, copy=False)
             if dim is not None and X.shape[1] != dim:
                 raise FeatureFileError(f"{path}: tap {tap!r} has dimension {X.shape[1]} in {split!r}, {dim} elsewhere")
             dim = X.shape[1]
             if check_finite:
                 _check_finite_rows(X, f"split {split!r} tap {tap!r} features", path)
-            y = _read_array(labels_ds, path, f"split {split!r} labels")
+            y = _read_array(labels_ds, path, f"split {split!r} labels", digests)
             y = y.astype(np.int64, copy=False) if y.ndim == 1 else y.astype(np.float32, copy=False)
             if y.ndim == 2 and not np.isfinite(y).all():
                 raise FeatureFileError(f"{path}: split {split!r}: multi-hot labels contain NaN/inf")
-            idx = _read_array(indices_ds, path, f"split {split!r} indices").astype(np.int64, copy=False)
+            idx = _read_array(indices_ds, path, f"split {split!r} indices", digests).astype(np.int64, copy=False)
             out[split] = SplitData(X=X, y=y, indices=idx)
     return FeatureSet(path=str(path), tap=tap, splits=out, attrs=attrs)
 
