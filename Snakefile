@@ -40,6 +40,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/nas.smk"
 
 
 onstart:
@@ -60,4 +61,5 @@ rule all:
         rules.provenance.output,
         rules.tables.output,
         rules.figures.output,
+        NAS_TARGETS,
     default_target: True

@@ -41,22 +41,27 @@ def dry_run(tree: Path, config: str, work: Path) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--before", required=True, help="the earlier revision (a commit of this repository)")
+    ap.add_argument("--after", default=None, help="the later revision (default: this checkout as it is)")
     ap.add_argument("--configs", nargs="+", default=["config/config.yaml", "config/presets/girish.yaml"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--record", action="store_true")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "before"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old), a.before], check=True)
+        old, new = Path(tmp) / "before", (Path(tmp) / "after" if a.after else ROOT)
+        for tree, rev in ((old, a.before), (new, a.after)):
+            if tree != ROOT:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
         try:
             times: dict[tuple[str, str], list[float]] = {}
             for _ in range(a.repeats):
-                for label, tree in (("before", old), ("after", ROOT)):
+                for label, tree in (("before", old), ("after", new)):
                     for cfg in a.configs:
                         with tempfile.TemporaryDirectory() as work:
                             times.setdefault((label, cfg), []).append(dry_run(tree, cfg, Path(work)))
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
+            for tree in (old, new):
+                if tree != ROOT:
+                    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
     rows = []
     for cfg in a.configs:
         b, n = statistics.median(times[("before", cfg)]), statistics.median(times[("after", cfg)])
@@ -65,10 +70,11 @@ def main(argv=None) -> int:
     if a.record:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
         text = (f"\n## `snakemake -n` time, before and after the plan ({stamp})\n\n{machine_line(machine())}\n\n"
-                f"Before: revision `{a.before}`; after: this checkout. Median of {a.repeats} interleaved runs, "
+                f"Before: revision `{a.before}`; after: {f'revision `{a.after}`' if a.after else 'this checkout'}. Median of {a.repeats} interleaved runs, "
                 f"`python -m snakemake -n --quiet` in an empty directory.\n\n"
                 "| config | before s | after s | after / before |\n|---|---:|---:|---:|\n" + "\n".join(rows) +
-                f"\n\nRe-run: `.venv/bin/python benchmarks/dag_time.py --before {a.before} --record`\n")
+                f"\n\nRe-run: `.venv/bin/python benchmarks/dag_time.py --before {a.before}"
+                f"{f' --after {a.after}' if a.after else ''} --record`\n")
         with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
             f.write(text)
     return 0

@@ -54,7 +54,7 @@ def test_every_default_comes_from_the_schema(cfg):
     assert [list(aug.crop_scale), aug.blur_p] == [pre["augment"]["properties"]["crop_scale"]["default"],
                                                    pre["augment"]["properties"]["blur_p"]["default"]]
     assert PretrainExec() == PretrainExec(pre["device"]["default"], pre["num_workers"]["default"],
-                                          pre["checkpoint_every"]["default"]) == p.pretrain_exec
+                                          pre["checkpoint_every"]["default"], pre["compile"]["default"]) == p.pretrain_exec
     assert FeaturesExec() == FeaturesExec(feat["device"]["default"], feat["num_workers"]["default"],
                                           feat["batch_size"]["default"]) == p.features_exec
     # the method's own defaults (its descriptor), merged under the config's
@@ -93,12 +93,24 @@ def test_execution_settings_are_not_in_the_job_specs(cfg):
     cfg["probe"]["params"].update(device="cpu", num_threads=2)
     b = plan(cfg)
     assert a.pretrain == b.pretrain and a.features == b.features and a.probe == b.probe
-    assert b.pretrain_exec == PretrainExec("cpu", 3, 5) and b.features_exec == FeaturesExec("cpu", 2, 7)
+    assert b.pretrain_exec == PretrainExec("cpu", 3, 5, 0) and b.features_exec == FeaturesExec("cpu", 2, 7)
     assert (b.probe_exec.device, b.probe_exec.num_threads) == ("cpu", 2)
 
 
+def test_ssl_views_come_from_the_whole_image_of_real_sets(cfg):
+    """Trained, non-patch methods on an on-disk set read its whole-image view; the random baseline's BN
+    statistics and the patch tasks keep the evaluation view; built-in sets have only one view."""
+    cfg["data"].update(pretrain="imagenet", downstream=["cifar10"], data_root="/nonexistent")
+    cfg["analysis"] = {}
+    cfg["methods"] = ["random", "simclr", "jigsaw"]
+    p = plan(cfg)
+    assert p.pretrain["simclr"].data.options == {"view": "pretrain"}
+    assert p.pretrain["random"].data.options == {} and p.pretrain["jigsaw"].data.options == {}
+    assert plan(copy.deepcopy(MICRO)).pretrain["simclr"].data.options == {}
+
+
 def test_execution_settings_travel_as_one_word():
-    assert parse_exec("device=cuda:1,num_workers=4", PretrainExec) == PretrainExec("cuda:1", 4, 1)
+    assert parse_exec("device=cuda:1,num_workers=4,compile=1", PretrainExec) == PretrainExec("cuda:1", 4, 1, 1)
     assert parse_exec(None, FeaturesExec) == FeaturesExec()
     with pytest.raises(ConfigError, match="'workers=2' is not KEY=VALUE with a key of device, num_workers"):
         parse_exec("workers=2", PretrainExec)

@@ -65,7 +65,8 @@ def test_tables_are_tidy_and_correct(study):
         m = pd.DataFrame({ds: [truth[(method, a, ds)] for a in SPECS] for ds in ("d1", "d2", "d3")})
         for kind in ("pearson", "spearman", "kendall"):
             ref = m.corr(method=kind)
-            got = corr[(corr.method == method) & (corr.kind == kind)].set_index(["dataset_a", "dataset_b"])["value"]
+            got = corr[(corr.method == method) & (corr.kind == kind) & (corr.family == "all")].set_index(
+                ["dataset_a", "dataset_b"])["value"]
             for a in ref.index:
                 for b in ref.columns:
                     if a != b:
@@ -89,7 +90,8 @@ def test_figures_are_drawn_for_every_method(study):
     root, _ = study
     build_tables(root / "study.json", root / "tables")
     written = make_figures(root / "tables", root / "figures")
-    stems = sorted(p.stem for p in written)
+    stems = sorted(p.stem for p in written if p.suffix == ".png")
+    assert sorted(p.stem for p in written if p.suffix == ".pdf") == stems  # every figure also as PDF
     assert stems == sorted(expected_figures(["random", "simclr"], "random"))
     assert all(p.stat().st_size > 5000 for p in written)
 
@@ -184,7 +186,8 @@ def test_ablation_table_compares_each_variant_with_its_method_on_the_same_archit
     assert {"simclr_nohead", "simclr_s1"} <= set(hon["method"])
     written = make_figures(root / "tables", root / "figures")
     methods = ["random", "simclr", *variants]
-    assert sorted(p.stem for p in written) == sorted(expected_figures(methods, "random", list(variants)))
+    assert sorted(p.stem for p in written if p.suffix == ".png") == sorted(expected_figures(methods, "random",
+                                                                                            list(variants)))
     assert (root / "figures" / "ablations.png").stat().st_size > 5000
 
 
@@ -212,7 +215,7 @@ def test_a_seed_replicate_of_the_untrained_baseline_is_compared_but_has_no_prete
     build_tables(root / "study.json", root / "tables")
     abl = pd.read_csv(root / "tables" / "ablations.csv")
     assert len(abl) == 3 and np.allclose(abl["mean_delta"], 0.01) and (abl["wins"] == 5).all()
-    written = sorted(p.stem for p in make_figures(root / "tables", root / "figures"))
+    written = sorted(p.stem for p in make_figures(root / "tables", root / "figures") if p.suffix == ".png")
     assert written == sorted(expected_figures(["random", "simclr", "random_s1"], "random", ["random_s1"],
                                               untrained=["random", "random_s1"]))
     assert "honesty_random_s1" in written and "pretext_vs_downstream_random_s1" not in written
@@ -238,6 +241,94 @@ def test_figure_stems_split_into_figure_and_method_names_with_underscores():
     assert ("ablations", "") in pairs
     assert {m for _, m in pairs} == {*methods, ""}
     assert ("pretext_vs_downstream", "moco_k512_vs_x") in pairs and ("acc_vs_params", "simclr_no_head") in pairs
-    assert {f for f, _ in pairs} == {*FIGURES, "ablations"}
+    assert {f for f, _ in pairs} == {*FIGURES[:5], "ablations"}
     with pytest.raises(ValueError, match="not a figure stem"):
         split_stem("heatmap_simclr")
+
+
+def test_statistics_of_the_tables_equal_scipy_on_the_same_data(study):
+    """Every coefficient, test statistic and interval of the new table columns recomputed with scipy.stats on
+    the same numbers (intervals: scipy.stats.bootstrap with the seed the table states it uses)."""
+    from scipy import stats as ss
+
+    from archssl.analysis.stats import stable_seed
+
+    root, truth = study
+    man = json.loads((root / "study.json").read_text())
+    man["bootstrap"] = {"n_resamples": 500, "confidence": 0.9, "seed": 3}
+    man["ranked"] = ["random", "simclr"]
+    (root / "study.json").write_text(json.dumps(man))
+    build_tables(root / "study.json", root / "tables")
+    t = {n: pd.read_csv(root / "tables" / f"{n}.csv") for n in ("honesty", "correlations", "consistency", "topk",
+                                                               "ranks", "best", "pretext_correlations")}
+    archs = list(SPECS)
+    boot = dict(n_resamples=500, confidence_level=0.9, method="percentile")
+    for r in t["honesty"].itertuples():
+        a = np.array([truth[("simclr", x, r.dataset)] for x in archs])
+        b = np.array([truth[("random", x, r.dataset)] for x in archs])
+        w = ss.wilcoxon(a, b)
+        assert (r.wilcoxon_statistic, r.wilcoxon_p) == pytest.approx((w.statistic, w.pvalue), abs=1e-12)
+        wins = int((a > b).sum())
+        assert r.sign_statistic == wins and r.sign_p == pytest.approx(ss.binomtest(wins, len(a)).pvalue, abs=1e-12)
+        ci = ss.bootstrap((a - b,), np.mean, rng=np.random.default_rng(
+            stable_seed(3, "honesty", "simclr", "random", r.dataset)), **boot).confidence_interval
+        assert (r.ci_lo, r.ci_hi) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    c = t["correlations"]
+    for r in c[(c.family == "all") & (c.dataset_a < c.dataset_b)].itertuples():
+        x = np.array([truth[(r.method, a, r.dataset_a)] for a in archs])
+        y = np.array([truth[(r.method, a, r.dataset_b)] for a in archs])
+        fn = {"pearson": ss.pearsonr, "spearman": ss.spearmanr, "kendall": ss.kendalltau}[r.kind]
+        assert (r.value, r.p_value) == pytest.approx(tuple(fn(x, y)), abs=1e-12)
+        res = ss.bootstrap((x, y), lambda u, v: fn(u, v).statistic, paired=True, vectorized=False,
+                           rng=np.random.default_rng(stable_seed(stable_seed(3, r.method), "all",
+                                                                 r.dataset_a, r.dataset_b)), **boot)
+        assert (r.ci_lo, r.ci_hi) == pytest.approx(tuple(res.confidence_interval), abs=1e-9) or r.n_degenerate > 0
+    fam = c[c.family == "resnet"]  # a1..a3: the per-family rows use only that family's architectures
+    r = fam[(fam.kind == "spearman") & (fam.method == "simclr")].iloc[0]
+    assert r.n == 3 and r.value == pytest.approx(ss.spearmanr(
+        [truth[("simclr", a, r.dataset_a)] for a in ("a1", "a2", "a3")],
+        [truth[("simclr", a, r.dataset_b)] for a in ("a1", "a2", "a3")]).statistic, abs=1e-12)
+    assert set(c.family) == {"all", "resnet"}  # mobilenetv2 has 2 architectures: no per-family row
+    # ranking agreement: W from Friedman's chi-square (scipy), tau from kendalltau
+    for r in t["consistency"].itertuples():
+        mat = pd.DataFrame({m: [truth[(m, a, r.dataset)] for a in archs] for m in ("random", "simclr")}, index=archs)
+        raters = mat.T if r.ranking.startswith("architectures") else mat
+        chi2 = ss.friedmanchisquare(*raters.T.to_numpy()).statistic if raters.shape[1] >= 3 else None
+        if chi2 is not None:
+            assert r.chi2 == pytest.approx(chi2, rel=1e-9)
+            assert r.w == pytest.approx(chi2 / (raters.shape[0] * (raters.shape[1] - 1)), rel=1e-9)
+    # top-k overlap by sets; rank 1 is the best; best.csv names it
+    for r in t["topk"].itertuples():
+        top = lambda ds: set(sorted(archs, key=lambda a: -truth[(r.method, a, ds)])[:r.k])
+        assert r.overlap == pytest.approx(len(top("d1") & top(r.dataset)) / r.k)
+    for r in t["best"].itertuples():
+        assert r.arch == max(archs, key=lambda a: truth[(r.method, a, r.dataset)])
+    rk = t["ranks"]
+    assert (rk[rk["rank"] == 1].set_index(["method", "dataset"])["arch"]
+            == t["best"].set_index(["method", "dataset"])["arch"]).all()
+    # pretext metric (0.4 for every run in this fixture) is constant: no coefficient, and the table says so
+    assert t["pretext_correlations"]["value"].isna().all()
+
+
+def test_probe_test_intervals_equal_scipy_bootstrap_over_test_images():
+    """The interval the probe job stores (test_ci) is scipy.stats.bootstrap of the per-image correctness of the
+    top-scoring class, with the stored seed; mean_per_class resamples within each class."""
+    from scipy import stats as ss
+
+    from archssl.evaluate.probes.base import test_intervals
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 150)
+    scores = rng.normal(size=(150, 3)) + 1.5 * np.eye(3)[y]
+    ci = test_intervals(scores, y, {"n_resamples": 400, "confidence": 0.9, "seed": 11})
+    correct = (scores.argmax(1) == y).astype(float)
+    ref = ss.bootstrap((correct,), np.mean, n_resamples=400, confidence_level=0.9, method="percentile",
+                       rng=np.random.default_rng(11)).confidence_interval
+    assert ci["top1"] == pytest.approx([ref.low, ref.high], abs=1e-12) and ci["seed"] == 11
+    lo, hi = ci["top1"]
+    assert lo < correct.mean() < hi and 0.05 < hi - lo < 0.2  # 150 images: an interval of about +-6 points
+    groups = tuple(correct[y == c] for c in range(3))
+    ref = ss.bootstrap(groups, lambda *s, axis: np.mean([np.mean(g, axis=axis) for g in s], axis=0), batch=400,
+                       n_resamples=400, confidence_level=0.9, method="percentile",
+                       rng=np.random.default_rng(11)).confidence_interval
+    assert ci["mean_per_class"] == pytest.approx([ref.low, ref.high], abs=1e-12)

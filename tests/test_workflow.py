@@ -352,3 +352,72 @@ def test_a_changed_code_default_reruns_exactly_the_jobs_that_rely_on_it(study, t
     per_run = [(r, w) for r, w in planned(study, env=e) if w]
     assert sorted(r for r, _ in per_run) == ["features"] * 4 + ["pretrain"] * 2 + ["probe"] * 4
     assert {w["method"] for _, w in per_run} == {"simclr"}
+
+
+def test_status_lists_the_results_of_edited_code_and_how_to_rerun_them(study, tmp_path):
+    """An edit to SimCLR's module (a loss function) reruns nothing by itself; `archssl status` lists exactly
+    the backbones that code made (not the random baseline's), with the command that reruns them."""
+    env_ = env()
+    r = subprocess.run([str(BIN / "archssl"), "status", "micro.yaml"], cwd=study, capture_output=True, text=True,
+                       env=env_)
+    assert r.returncode == 0 and "every existing result was made by the code installed now" in r.stdout, r.stdout
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "src" / "archssl", src / "archssl")
+    with open(src / "archssl" / "methods" / "simclr.py", "a") as f:
+        f.write("\n# an edit to the loss module\n")
+    env_["PYTHONPATH"] = str(src)
+    r = subprocess.run([sys.executable, "-m", "archssl.cli", "status", "micro.yaml"], cwd=study,
+                       capture_output=True, text=True, env=env_)
+    assert r.returncode == 0, r.stderr
+    listed = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("  pretrain")]
+    assert len(listed) == 2 and all("/pretrain/simclr/" in p for p in listed), r.stdout
+    assert "2 results were made by other code than today's" in r.stdout
+    assert "snakemake --cores 2 --forcerun " + " ".join(listed) in r.stdout
+
+
+def _report_files(html: str) -> set[str]:
+    """The file names the Snakemake report lists (its embedded results index)."""
+    return set(re.findall(r'"(?:[^"/]*/)*([A-Za-z0-9_.-]+\.(?:png|csv))"', html))
+
+
+def test_report_lists_every_planned_figure_and_table_and_a_browser_shows_the_captions(study):
+    """The micro study (2 architectures, 2 datasets): every planned figure exists as PNG and PDF and is in
+    the report's file list with its caption; each probe result carries its interval over test images; the
+    report opened in headless Chromium shows every figure kind's caption."""
+    import json
+
+    from archssl.plan import plan, split_stem
+
+    p = plan(yaml.safe_load((study / "micro.yaml").read_text()))
+    res = study / "results"
+    for stem in p.figures:
+        assert (res / "figures" / f"{stem}.png").stat().st_size > 5000, stem
+        assert (res / "figures" / f"{stem}.pdf").stat().st_size > 1000, stem
+    # 2 architectures: no top-k figure (needs 3); one tap: no depth figure; no variants: no study figures
+    assert {split_stem(s)[0] for s in p.figures} == {"corr_heatmap", "vs_reference", "acc_vs_params", "honesty",
+                                                    "pretext_vs_downstream"}
+    doc = json.loads(next((res / "probes").rglob("*.json")).read_text())
+    r = doc["results"][-1]
+    lo, hi = r["test_ci"][r["metric"]]
+    assert lo <= r["value"] <= hi and hi - lo > 0 and r["test_ci"]["n_resamples"] == 2000
+    snakemake(study, "--report", "results/report.html")
+    html = (res / "report.html").read_text()
+    listed = _report_files(html)
+    assert {f"{s}.png" for s in p.figures} <= listed, sorted({f"{s}.png" for s in p.figures} - listed)
+    assert {"accuracy.csv", "correlations.csv", "honesty.csv", "ranks.csv", "best.csv", "topk.csv"} <= listed
+    assert "L2-regularised linear probe whose" not in html and "lbfgs_logreg" in html
+    # each figure kind's own caption (its first words), not a table's
+    firsts = {split_stem(s)[0]: " ".join((ROOT / "workflow" / "report" / "figures" / f"{split_stem(s)[0]}.rst")
+                                          .read_text().split("\n", 2)[1].split()[:4]) for s in p.figures}
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (CI installs it with apt: see .ci/run)")
+        pytest.skip("chromium is not installed here (apt-get install chromium); CI runs this part")
+    dom = subprocess.run([chromium, "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=15000",
+                          "--dump-dom", (res / "report.html").as_uri()], capture_output=True, text=True,
+                         timeout=180).stdout
+    assert "Snakemake Report" in dom or "snakemake" in dom.lower()
+    text = re.sub(r"\s+", " ", dom)
+    for name, words in firsts.items():
+        assert words in text, (name, words)

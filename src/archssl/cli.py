@@ -8,10 +8,13 @@
     archssl pretrain --job @JOB.json --spec SPEC.yaml --out-dir DIR [--exec device=cuda,num_workers=8]
     archssl features --job @JOB.json --backbone DIR/backbone.pt --dataset NAME --out FILE.h5
     archssl probe --job @JOB.json --features FILE.h5 --out FILE.json
-    archssl plan --config CFG [--stage pretrain --run simclr]
+    archssl plan CFG [--stage pretrain --run simclr]
+    archssl status CFG
+    archssl export --backbone DIR/backbone.pt --out FILE.pt [--num-classes K]
     archssl tables --config CFG --probes-root results/probes --out-dir results/tables
     archssl figures --tables-dir results/tables --out-dir results/figures
     archssl config validate CFG
+    archssl nas-search --job @JOB.json --out-dir results/nas/NAME [--exec device=cuda]   (also nas-spec, nas-figures)
     archssl write --value JSON --out FILE.yaml|FILE.json
     archssl provenance --config JSON --specs results/archs/*.yaml --config-out FILE.yaml --out FILE.json
 
@@ -24,7 +27,9 @@ checkpoint interval, threads) are separate options and rerun nothing.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import logging
 import sys
 from pathlib import Path
@@ -182,6 +187,15 @@ def cmd_plan(a) -> None:
     print(json.dumps(doc, indent=2, sort_keys=True))
 
 
+def cmd_status(a) -> None:
+    """The results of a study made by other code than today's, and the command that reruns them."""
+    from archssl.config import merge_files
+    from archssl.plan import plan
+    from archssl.staleness import status
+
+    print(status(plan(merge_files(a.config))))
+
+
 def _forward(module: str):
     def run(a) -> None:
         import importlib
@@ -248,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("figures", help="draw the study's figures from its tables")
     p.add_argument("--tables-dir", required=True)
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--formats", nargs="+", default=["png"])
+    p.add_argument("--formats", nargs="+", default=["png", "pdf"])
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("write", help="write a JSON value to a file atomically (YAML for .yaml/.yml)")
@@ -263,6 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_provenance)
 
+    p = sub.add_parser("export", help="a pretrained backbone as a torchvision state_dict (ResNet, MobileNetV2)",
+                       add_help=False)
+    p.set_defaults(func=_forward("archssl.archs.export"), forward=True)
+
+    p = sub.add_parser("status", help="list the results made by other code than today's (and how to rerun them)")
+    p.add_argument("config", nargs="+", help="config file(s), merged in order")
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("plan", help="print a stage's job spec of a config (what the workflow passes)")
     p.add_argument("config", nargs="+", help="config file(s), merged in order")
     p.add_argument("--stage", choices=["pretrain", "features", "probe", "manifest"], default="pretrain")
@@ -274,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="+", help="config file(s); several are merged in order, as snakemake merges "
                    "several --configfile (an overlay after its preset)")
     p.set_defaults(func=cmd_config_validate)
+
+    from archssl.nas.cli import add_commands as add_nas_commands  # nas-search, nas-spec, nas-figures
+
+    add_nas_commands(sub, _json_arg, _exec_options)
     return ap
 
 
@@ -308,9 +334,21 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         args.func(args)
+        sys.stdout.flush()
     except (ParamError, DatasetError) as e:
         print(f"archssl: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:  # `archssl archs list ... | head`: the reader is gone; say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        # the atomic writers removed their partial file; nothing under a target name was written
+        where = f" writing {e.filename}" if e.filename else ""
+        print(f"archssl: error: no space left on the device{where}; free space and rerun (nothing "
+              f"incomplete was kept)", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

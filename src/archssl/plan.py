@@ -32,8 +32,15 @@ from archssl.config import ConfigError, Run, load_schema, resolve_run, validate_
 from archssl.params import ParamError, check_keys, error_message, errors
 from archssl.utils import deep_merge, stable_hash
 
-#: the figures of a study, per method (the baseline gets the first three; untrained runs no pretext figure)
-FIGURES = ("corr_heatmap", "vs_reference", "acc_vs_params", "honesty", "pretext_vs_downstream")
+#: the figures of a study, per method (the baseline gets the first three; untrained runs no pretext figure;
+#: the others only where the study provides what they need: :func:`planned_figures`)
+FIGURES = ("corr_heatmap", "vs_reference", "acc_vs_params", "honesty", "pretext_vs_downstream", "topk", "depth",
+           "width")
+#: the figures of the whole study (their stem is the name alone)
+STUDY_FIGURES = ("ablations", "ranking_consistency", "negatives", "heads", "augment")
+#: the knobs of the Good-practices figures: what a run's changed params may touch to join a knob's series
+KNOB_KEYS = {"negatives": ("queue_size", "negatives", "batch_size"), "heads": ("head",),
+             "crop": ("augment.crop_scale",), "jitter": ("augment.jitter_strength",)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -126,12 +133,15 @@ def dataset_ref(name: str, data_cfg: dict, results: str, split: str | None = Non
 
 @dataclass(frozen=True)
 class PretrainExec:
-    """How a pretraining job runs (never its result): ``device``, DataLoader ``num_workers``, checkpoint
-    interval in epochs."""
+    """How a pretraining job runs (never its result beyond float round-off): ``device``, DataLoader
+    ``num_workers``, checkpoint interval in epochs, ``compile`` (torch.compile of the backbone and head, 0/1),
+    ``checkpoint_minutes`` (also checkpoint mid-epoch once this much wall-clock time passed; 0: never)."""
 
     device: str = _schema_defaults("pretrain")["device"]
     num_workers: int = _schema_defaults("pretrain")["num_workers"]
     checkpoint_every: int = _schema_defaults("pretrain")["checkpoint_every"]
+    compile: int = int(_schema_defaults("pretrain")["compile"])
+    checkpoint_minutes: float = _schema_defaults("pretrain")["checkpoint_minutes"]
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,8 @@ def parse_exec(text: str | None, cls):
         key, sep, value = item.partition("=")
         if not sep or key not in kinds:
             raise ConfigError(f"--exec {text!r}: {item!r} is not KEY=VALUE with a key of {', '.join(kinds)}")
-        out[key] = value if "str" in str(kinds[key]) else int(value)
+        out[key] = (value if "str" in str(kinds[key]) else float(value) if "float" in str(kinds[key])
+                    else int(value))
     return cls(**out)
 
 
@@ -263,25 +274,30 @@ class FeaturesJob(_Spec):
 
 @dataclass(frozen=True)
 class ProbeJob(_Spec):
-    """The probe (registry name), its params with every default (execution-only ones excluded) and the
-    tap to probe (a name, null: the deepest extracted, or ``all``)."""
+    """The probe (registry name), its params with every default (execution-only ones excluded), the
+    tap to probe (a name, null: the deepest extracted, or ``all``) and the bootstrap of the test metric's
+    interval over test images (``analysis.bootstrap``: n_resamples, confidence, seed; it decides the
+    interval stored with each result)."""
 
     name: str
     params: dict
     tap: str | None
+    bootstrap: dict = field(default_factory=lambda: section("analysis", {})["bootstrap"])
 
     @classmethod
-    def build(cls, probe: dict | None = None) -> tuple["ProbeJob", ProbeExec]:
-        """The job and execution settings of a (partial) ``probe`` config section."""
+    def build(cls, probe: dict | None = None, bootstrap: dict | None = None) -> tuple["ProbeJob", ProbeExec]:
+        """The job and execution settings of a (partial) ``probe`` config section and a (partial)
+        ``analysis.bootstrap``."""
         from archssl.evaluate.probes import EXECUTION_PARAMS, PROBES
 
+        boot = section("analysis", {"bootstrap": bootstrap or {}})["bootstrap"]
         s = section("probe", probe)
         if s["name"] not in PROBES:
             raise ConfigError(f"config key 'probe.name': unknown probe {s['name']!r}; known: "
                               f"{', '.join(PROBES.names())}")
         params = PROBES.get(s["name"]).resolve(s["params"], "probe.params")
         ex = ProbeExec(**{k: params.pop(k) for k in EXECUTION_PARAMS})
-        return cls(s["name"], params, s["tap"]), ex
+        return cls(s["name"], params, s["tap"], boot), ex
 
 
 # ------------------------------------------------------------------------------------------------ plan
@@ -304,6 +320,10 @@ class Plan:
     datasets: dict[str, DataRef]
     figures: list[str]
     problems: list[str]
+    #: the NAS searches (archssl.nas.plan.NASPlan); their architectures (``nas-<search>``) are in ``archs`` as
+    #: ``{family, nas_search}`` records, not specs (the search writes results/archs/nas-<search>.yaml), their
+    #: random architectures with their specs
+    nas: Any = None
 
     @property
     def results(self) -> str:
@@ -345,13 +365,49 @@ class Plan:
             "variants": [{"variant": v, "method": self.runs[v].method, "against": self.runs[v].against,
                           "change": self.runs[v].note, "seed": self.runs[v].seed} for v in self.variants],
             "figures": self.figures,
+            "runs": _manifest_runs(self.runs, self.pretrain),
+            "ranked": [m for m, r in self.runs.items() if not r.is_variant and self.pretrain[m].trains
+                       and m != self.config["analysis"]["baseline"]],
+            "taps": list(self.config["features"]["taps"]), "probe": self.probe.name,
+            "bootstrap": self.config["analysis"]["bootstrap"], "topk": self.config["analysis"]["topk"],
         }
+
+
+def run_knobs(job: PretrainJob) -> dict:
+    """The Good-practices knobs of one run, from its job spec (defaults included): ``K`` negatives per query
+    (MoCo's queue, InstDisc's memory-bank draws, SimCLR's 2 x batch - 2), the projection ``head`` kind, the
+    crop's min and max area and the colour-jitter strength (None where the method has no such knob)."""
+    if not job.trains:
+        return {"K": None, "head": None, "crop_min": None, "crop_max": None, "jitter": None}
+    mp, aug = job.method_params, job.augment or {}
+    k = {"moco": mp.get("queue_size"), "instdisc": mp.get("negatives"),
+         "simclr": 2 * job.batch_size - 2}.get(job.method)
+    head = mp["head"].get("kind") if isinstance(mp.get("head"), dict) else None
+    crop = aug.get("crop_scale") or [None, None]
+    return {"K": k, "head": head, "crop_min": crop[0], "crop_max": crop[1], "jitter": aug.get("jitter_strength")}
+
+
+def knob_series(runs: dict, knob: str) -> dict[str, list[str]]:
+    """Per registered method, the runs of the manifest's ``runs`` that vary only ``knob`` (a key of
+    ``KNOB_KEYS``: its plain run, and its variants whose changed params all lie under the knob's keys), where
+    they take at least 2 values of it; a method with fewer is left out."""
+    value = {"negatives": lambda r: r["K"], "heads": lambda r: r["head"],
+             "crop": lambda r: (r["crop_min"], r["crop_max"]), "jitter": lambda r: r["jitter"]}[knob]
+    keys = KNOB_KEYS[knob]
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in runs.values()):
+        names = [n for n, r in runs.items() if r["method"] == method and r["trains"] and value(r) is not None
+                 and (not r["variant"] or (r["changed"] and all(
+                     any(c == k or c.startswith(k + ".") for k in keys) for c in r["changed"])))]
+        if len({json.dumps(value(runs[n])) for n in names}) >= 2:
+            out[method] = names
+    return out
 
 
 def split_stem(stem: str) -> tuple[str, str]:
     """(figure, method) of a figure stem from :func:`planned_figures`; method names may hold underscores
     (variants), so the split is by the known figure names."""
-    if stem == "ablations":
+    if stem in STUDY_FIGURES:
         return stem, ""
     for name in FIGURES:
         if stem.startswith(name + "_"):
@@ -359,15 +415,50 @@ def split_stem(stem: str) -> tuple[str, str]:
     raise ValueError(f"{stem!r} is not a figure stem (<figure>_<method> with a figure of {', '.join(FIGURES)})")
 
 
-def planned_figures(methods, baseline: str, variants=(), untrained=()) -> list[str]:
-    """The figure stems a study draws (``<figure>_<method>`` per method, ``ablations`` with variants)."""
+def planned_figures(methods, baseline: str, variants=(), untrained=(), *, n_datasets: int = 2,
+                    n_archs: int = 2, multi_tap: bool = False, widths: bool = False, ranked=(),
+                    runs: dict | None = None) -> list[str]:
+    """The figure stems a study draws: ``<figure>_<method>`` per method, the study-level ones by name.
+
+    Per method: ``corr_heatmap``, ``vs_reference`` (with >= 2 datasets), ``acc_vs_params``; ``honesty``
+    (not the baseline); ``pretext_vs_downstream`` (trained, not the baseline); ``topk`` (>= 3 architectures
+    and >= 2 datasets); ``depth`` (``multi_tap``: several taps probed); ``width`` (``widths``: the
+    architectures differ in width or representation size; not the baseline). Study: ``ablations`` (variants),
+    ``ranking_consistency`` (>= 2 methods in ``ranked``, the trained non-variant methods, and >= 2
+    architectures), ``negatives`` / ``heads`` / ``augment`` (a method's runs vary K / the head / the crop or
+    jitter: :func:`knob_series` of the manifest's ``runs``)."""
     out = []
     for method in sorted(methods):
-        names = FIGURES if method != baseline else FIGURES[:3]
+        names = FIGURES[:5] if method != baseline else FIGURES[:3]
         if method in untrained:
             names = [n for n in names if n != "pretext_vs_downstream"]
+        if n_datasets < 2:
+            names = [n for n in names if n not in ("corr_heatmap", "vs_reference")]
+        names = list(names)
+        if n_archs >= 3 and n_datasets >= 2:
+            names.append("topk")
+        if multi_tap:
+            names.append("depth")
+        if widths and method != baseline:
+            names.append("width")
         out.extend(f"{name}_{method}" for name in names)
-    return out + (["ablations"] if variants else [])
+    out += ["ablations"] if variants else []
+    out += ["ranking_consistency"] if len(ranked) >= 2 and n_archs >= 2 else []
+    runs = runs or {}
+    out += ["negatives"] if knob_series(runs, "negatives") else []
+    out += ["heads"] if knob_series(runs, "heads") else []
+    out += ["augment"] if knob_series(runs, "crop") or knob_series(runs, "jitter") else []
+    return out
+
+
+def _manifest_runs(runs: dict, pretrain: dict) -> dict:
+    """The manifest's ``runs``: per entry of methods its method, whether it trains, whether it is a variant,
+    the params it changes (flattened keys) and its knobs (:func:`run_knobs`)."""
+    from archssl.config import _flat
+
+    return {n: {"method": r.method, "trains": pretrain[n].trains, "variant": r.is_variant,
+                "changed": sorted(k.split("=", 1)[0] for k in _flat(r.changes)), **run_knobs(pretrain[n])}
+            for n, r in runs.items()}
 
 
 def _check_datasets(cfg: dict) -> None:
@@ -449,10 +540,16 @@ def _pretrain_job(cfg: dict, run: Run) -> PretrainJob:
     if split not in DATASETS.get(name).splits:
         raise ConfigError(f"config key '{_params_key(cfg, run, 'split')}': dataset {name!r} has no split "
                           f"{split!r}; it has {', '.join(DATASETS.get(name).splits)}")
-    job = PretrainJob.build(run.method, run=run.name, seed=run.seed, image_size=d["image_size"],
-                            data=dataset_ref(name, d, cfg["results"], split), pretrain=cfg["pretrain"],
-                            method_params=run.params, where=where)
     from archssl.methods import METHODS
+
+    ref = dataset_ref(name, d, cfg["results"], split)
+    info = METHODS.get(run.method)
+    if info.trains and not info.patch_based and "pretrain" in DATASETS.get(name).views:
+        # SSL views are cut from the whole decoded image, as in the papers (not from the evaluation centre
+        # crop); patch-based tasks and the BN statistics of untrained runs keep the evaluation view
+        ref = DataRef(ref.name, ref.split, ref.root, ref.builtin, {"view": "pretrain", **ref.options})
+    job = PretrainJob.build(run.method, run=run.name, seed=run.seed, image_size=d["image_size"], data=ref,
+                            pretrain=cfg["pretrain"], method_params=run.params, where=where)
 
     if "labels" in METHODS.get(run.method).batch_inputs and DATASETS.get(name).num_classes < 2:
         raise ConfigError(f"config key '{_params_key(cfg, run, 'dataset')}': method {run.name!r} needs a labelled "
@@ -517,8 +614,11 @@ def plan(cfg: dict) -> Plan:
     except ArchSpecError as e:
         raise ConfigError(f"config key 'archs': {e}") from e
     archs = {arch_id(s): s for s in specs}
-    _check_taps(cfg, archs)
-    _check_image_size(cfg, archs)
+    from archssl.nas.plan import plan_nas
+
+    nas = plan_nas(cfg, archs)  # adds nas-<search> ({family, nas_search}: the search writes its spec), random archs
+    _check_taps(cfg, nas.checkable(archs))
+    _check_image_size(cfg, nas.checkable(archs))
     d = cfg["data"]
     names = dict.fromkeys(d["downstream"])
     datasets = {n: dataset_ref(n, d, cfg["results"]) for n in names}
@@ -527,24 +627,34 @@ def plan(cfg: dict) -> Plan:
         for m, mp in cfg["pretrain"]["method_params"].items():  # also those of methods the study does not run
             PretrainJob.build(m, image_size=d["image_size"], pretrain=cfg["pretrain"], method_params=mp)
         pretrain = {m: _pretrain_job(cfg, r) for m, r in runs.items()}
-        probe, probe_exec = ProbeJob.build(cfg["probe"])
+        probe, probe_exec = ProbeJob.build(cfg["probe"], cfg["analysis"]["bootstrap"])
     except ConfigError:
         raise
     except ParamError as e:
         raise ConfigError(str(e)) from None
     features = {m: _features_job(cfg, r, pretrain[m], datasets) for m, r in runs.items()}
     p, f = cfg["pretrain"], cfg["features"]
+    untrained = [m for m, r in runs.items() if not METHODS.get(r.method).trains]
+    # the Revisiting knobs: a family at several widening factors or representation sizes (rep_dim)
+    shapes = {(s["family"], s.get("widen"), s.get("rep_dim")) for s in nas.checkable(archs).values()}
+    fams = {f for f, _, _ in shapes}
     figures = planned_figures(cfg["methods"], cfg["analysis"]["baseline"],
                               [n for n, r in runs.items() if r.is_variant and r.against is not None],
-                              untrained=[m for m, r in runs.items() if not METHODS.get(r.method).trains])
-    refs = [*datasets.values(), *(j.data for j in pretrain.values())]
+                              untrained=untrained, n_datasets=len(d["downstream"]), n_archs=len(archs),
+                              multi_tap=cfg["probe"]["tap"] == "all" and len(cfg["features"]["taps"]) >= 2,
+                              widths=any(len({(w, r) for g, w, r in shapes if g == f}) >= 2 for f in fams),
+                              ranked=[m for m, r in runs.items() if not r.is_variant and m not in untrained
+                                      and m != cfg["analysis"]["baseline"]],
+                              runs=_manifest_runs(runs, pretrain))
+    refs = [*datasets.values(), *(j.data for j in pretrain.values()), *(j.data for j in nas.searches.values())]
     problems = sorted({f"dataset {r.name!r} is read from disk, but the config sets neither data.data_root "
                        f"nor data.roots.{r.name}" for r in refs if r.root is None})
     return Plan(config=cfg, archs=archs, runs=runs, pretrain=pretrain, features=features, probe=probe,
-                pretrain_exec=PretrainExec(p["device"], p["num_workers"], p["checkpoint_every"]),
+                pretrain_exec=PretrainExec(p["device"], p["num_workers"], p["checkpoint_every"], int(p["compile"]),
+                                           p["checkpoint_minutes"]),
                 features_exec=FeaturesExec(f["device"], f["num_workers"], f["batch_size"]),
-                probe_exec=probe_exec, datasets=datasets, figures=figures, problems=problems)
+                probe_exec=probe_exec, datasets=datasets, figures=figures, problems=problems, nas=nas)
 
 
-__all__ = ["DataRef", "FIGURES", "FeaturesExec", "FeaturesJob", "Plan", "PretrainExec", "PretrainJob",
+__all__ = ["DataRef", "FIGURES", "KNOB_KEYS", "STUDY_FIGURES", "knob_series", "run_knobs", "FeaturesExec", "FeaturesJob", "Plan", "PretrainExec", "PretrainJob",
            "ProbeExec", "ProbeJob", "dataset_ref", "exec_args", "parse_exec", "plan", "planned_figures", "split_stem"]

@@ -2,6 +2,22 @@
 # listed in the Snakemake report (snakemake --report results/report.html).
 from archssl.plan import split_stem
 
+MULTI_TAP = PLAN.probe.tap == "all" and len(PLAN.config["features"]["taps"]) >= 2
+# the plan's facts the figure captions state: sizes, the reference, the intervals' settings
+FIGURE_FACTS = {
+    "n_archs": len(PLAN.archs),
+    "families": sorted({s["family"] for s in PLAN.archs.values()}),
+    "datasets": PLAN.downstream,
+    "reference": PLAN.reference,
+    "baseline": PLAN.config["analysis"]["baseline"],
+    "methods": PLAN.methods,
+    "n_resamples": PLAN.config["analysis"]["bootstrap"]["n_resamples"],
+    "confidence": PLAN.config["analysis"]["bootstrap"]["confidence"],
+    "taps": list(PLAN.config["features"]["taps"]),
+    "topk": PLAN.config["analysis"]["topk"],
+    "probe": PLAN.probe.name,
+}
+
 # feature files are products of the study too (users read them): `all` asks for them, so one that was
 # set aside as corrupt is rebuilt even when the probes that read it are up to date
 FEATURES = expand(f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5", method=METHOD_NAMES, arch=ARCHS,
@@ -37,6 +53,20 @@ rule tables:
                             caption="../report/correlations.rst"),
         honesty=report(f"{RES}/tables/honesty.csv", category="Tables", caption="../report/honesty.rst"),
         pretext=report(f"{RES}/tables/pretext.csv", category="Tables", caption="../report/pretext.rst"),
+        ranks=report(f"{RES}/tables/ranks.csv", category="Tables", caption="../report/ranks.rst"),
+        best=report(f"{RES}/tables/best.csv", category="Tables", caption="../report/best.rst"),
+        topk=report(f"{RES}/tables/topk.csv", category="Tables", caption="../report/topk.rst"),
+        consistency=report(f"{RES}/tables/consistency.csv", category="Tables",
+                           caption="../report/consistency.rst"),
+        pretext_correlations=report(f"{RES}/tables/pretext_correlations.csv", category="Tables",
+                                    caption="../report/pretext_correlations.rst"),
+        knobs=report(f"{RES}/tables/knobs.csv", category="Tables", caption="../report/knobs.rst"),
+        # only where several taps are probed
+        **(
+            {"taps": report(f"{RES}/tables/taps.csv", category="Tables", caption="../report/taps.rst")}
+            if MULTI_TAP
+            else {}
+        ),
         # only in a study with variants
         **(
             {"ablations": report(f"{RES}/tables/ablations.csv", category="Tables",
@@ -59,20 +89,24 @@ rule figures:
         tables=rules.tables.output,
     output:
         [
-            # grouped by method in the report (the ablation heatmap on its own), captioned by figure
-            report(f"{RES}/figures/{stem}.png", category="Figures", subcategory=method or "ablations",
-                   caption=f"../report/{figure}.rst")
+            # grouped by method in the report (the study-wide ones on their own), captioned by figure kind
+            report(f"{RES}/figures/{stem}.png", category="Figures", subcategory=method or "study",
+                   caption=f"../report/figures/{figure}.rst")
             for stem in PLAN.figures
             for figure, method in [split_stem(stem)]
         ],
+        [f"{RES}/figures/{stem}.pdf" for stem in PLAN.figures],
     params:
         out_dir=lambda wildcards, output: Path(output[0]).parent,
+        # what the captions state (snakemake.params.study in workflow/report/figures/*.rst)
+        study=FIGURE_FACTS,
     conda:
         CONDA_ENV
     log:
         f"{LOGS}/figures.log",
     shell:
-        "archssl figures --tables-dir $(dirname {input.meta}) --out-dir {params.out_dir} 2> {log}"
+        "archssl figures --tables-dir $(dirname {input.meta}) --out-dir {params.out_dir} --formats png pdf "
+        "2> {log}"
 
 
 rule provenance:

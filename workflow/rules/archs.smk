@@ -6,6 +6,9 @@ rule arch_spec:
         f"{RES}/archs/{{arch}}.yaml",
     params:
         spec=lambda wc: as_arg(PLAN.archs[wc.arch]),
+    wildcard_constraints:
+        # nas-<search>: written from the search's genotype (nas.smk)
+        arch="(?!nas-)[a-z0-9._-]+",
     conda:
         CONDA_ENV
     log:

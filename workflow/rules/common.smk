@@ -69,7 +69,8 @@ import json
 
 from archssl.data.check import check_datasets, format_report
 
-REAL_SETS = {r.name: r for r in [*PLAN.datasets.values(), *(j.data for j in PLAN.pretrain.values())]
+REAL_SETS = {r.name: r for r in [*PLAN.datasets.values(), *(j.data for j in PLAN.pretrain.values()),
+                                 *(j.data for j in PLAN.nas.searches.values())]
              if not r.builtin}
 
 

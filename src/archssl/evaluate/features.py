@@ -84,6 +84,7 @@ def run_features_job(job, backbone_path: Path, datasets: Sequence[str], outs: Se
     from archssl.data import get_dataset
     from archssl.plan import FeaturesExec
     from archssl.train.loop import load_backbone
+    from archssl.staleness import stage_digest
     from archssl.utils import code_version
 
     exe = exe or FeaturesExec()
@@ -105,7 +106,8 @@ def run_features_job(job, backbone_path: Path, datasets: Sequence[str], outs: Se
                  "num_classes": src.num_classes,
                  "preprocessing": {"image_size": job.image_size, "pooling": "global_avg", "options": ref.options,
                                    **inputs},
-                 "code_version": code_version(), "config_hash": job.digest()}
+                 "code_version": code_version(), "code_digest": stage_digest("features"),
+                 "config_hash": job.digest()}
         extract_to_file(net, lambda split: ref.open(job.image_size, split), Path(out), job.taps, attrs,
                         batch_size=exe.batch_size, dtype=job.dtype, device=exe.device, num_workers=exe.num_workers,
                         patches=patches)

@@ -6,7 +6,9 @@ import logging
 import time
 from pathlib import Path
 
-from archssl.evaluate.featurestore import FeatureFileError, list_taps, read_features
+from archssl.analysis.stats import stable_seed
+from archssl.evaluate.featurestore import CorruptFeatureFile, FeatureFileError, list_taps, read_features
+from archssl.staleness import stage_digest
 from archssl.utils import code_version, write_json
 
 log = logging.getLogger("archssl.probe")
@@ -14,7 +16,11 @@ log = logging.getLogger("archssl.probe")
 
 def run_probe(features: Path, out: Path, job, exe=None) -> dict:
     """Run the probe job ``job`` (:class:`archssl.plan.ProbeJob`: probe name, params, tap: a tap name, null
-    (the deepest) or "all") on one feature file, as ``exe`` (:class:`archssl.plan.ProbeExec`) says."""
+    (the deepest) or "all") on one feature file, as ``exe`` (:class:`archssl.plan.ProbeExec`) says.
+
+    Each result carries ``test_ci`` (:func:`archssl.evaluate.probes.base.test_intervals`): the bootstrap
+    interval of its test metrics over the test images, ``job.bootstrap``'s resamples and level, seeded with
+    ``stable_seed(job.bootstrap["seed"], probe seed, method, arch, dataset, tap)`` (stored with it)."""
     from archssl.evaluate.probes import make_probe
     from archssl.plan import ProbeExec
 
@@ -34,13 +40,21 @@ def run_probe(features: Path, out: Path, job, exe=None) -> dict:
     attrs = {}
     for tap in chosen:
         t0 = time.perf_counter()
-        fs = read_features(features, tap=tap)
+        try:
+            fs = read_features(features, tap=tap)
+        except CorruptFeatureFile:
+            features.replace(features.with_name(features.name + ".corrupt"))  # kept for inspection; rebuilt
+            raise
         attrs = fs.attrs
         probe = make_probe(job.name, **job.params, device=exe.device, num_threads=exe.num_threads)
         num_classes = int(attrs.get("num_classes") or 0) or None
         # errors (ProbeInputError) name the file through source=
+        boot = job.bootstrap
+        seed = stable_seed(boot["seed"], job.params.get("seed", 0), attrs.get("method"), attrs.get("arch"),
+                           attrs.get("dataset"), tap)
         r = probe.fit_evaluate(train=fs.xy("train"), val=fs.xy("val"), test=fs.xy("test"),
-                               num_classes=num_classes, metric=attrs.get("metric", "top1"), source=str(features))
+                               num_classes=num_classes, metric=attrs.get("metric", "top1"), source=str(features),
+                               bootstrap={**boot, "seed": seed})
         r["tap"] = tap
         results.append(r)
         log.info("%s %s %s tap=%s: test %s = %.4f (%.1fs)", attrs.get("method"), attrs.get("arch"),
@@ -49,6 +63,7 @@ def run_probe(features: Path, out: Path, job, exe=None) -> dict:
         "method": attrs.get("method"), "arch": attrs.get("arch"), "dataset": attrs.get("dataset"),
         "metric": results[-1]["metric"], "value": results[-1]["value"], "tap": results[-1]["tap"],
         "results": results, "features": str(features), "code_version": code_version(),
+        "code_digest": stage_digest("probe"),
     }
     write_json(out, doc)
     return doc

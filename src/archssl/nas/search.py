@@ -154,7 +154,9 @@ def search(dataset, out_dir, method: str = "simclr", method_params: dict | None 
     ckpt_path, traj_path = out_dir / "checkpoint.pt", out_dir / "trajectory.csv"
     metrics_path, geno_path = out_dir / "metrics.csv", out_dir / "genotype.yaml"
     dev = select_device(device)
-    fp = stable_hash({"settings": s, "method": method, "method_params": method_params, "n": len(dataset)})
+    # the checkpoint interval is an execution setting: a checkpoint resumes under another one
+    fp = stable_hash({"settings": {k: v for k, v in s.items() if k != "checkpoint_every"}, "method": method,
+                      "method_params": method_params, "n": len(dataset)})
     seed, bs = s["seed"], s["batch_size"]
     try:
         aug = AugmentConfig.from_dict({**s["augment"], **(method_params.get("augment") or {})})

@@ -63,10 +63,13 @@ class Probe:
         num_classes: int | None,
         metric: str = "top1",
         source: str | None = None,
+        bootstrap: dict | None = None,
     ) -> dict[str, Any]:
         """Select on ``val`` (``None``: a stratified ``val_fraction`` hold-out of train), refit on train+val,
         score ``test``. ``num_classes=None`` infers it from the labels (:func:`infer_num_classes`).
-        ``source`` (e.g. the feature file) prefixes every :class:`ProbeInputError` message."""
+        ``source`` (e.g. the feature file) prefixes every :class:`ProbeInputError` message. ``bootstrap``
+        (``{n_resamples, confidence, seed}``): also the bootstrap interval of the test metrics over test
+        images, as ``result["test_ci"]`` (:func:`test_intervals`)."""
         t0 = time.perf_counter()
         data = prepare_data(train, val, test, num_classes, metric, source, self.params)
         num_classes = data.num_classes
@@ -91,10 +94,34 @@ class Probe:
             "val_source": data.val_source,
         }
         result.update(jsonable(out))
+        if bootstrap is not None:
+            result["test_ci"] = test_intervals(scores, data.y_test, bootstrap)
         if source is not None:
             result["source"] = source
         result["seconds"] = round(time.perf_counter() - t0, 4)
         return result
+
+
+def test_intervals(scores: np.ndarray, y: np.ndarray, bootstrap: dict) -> dict[str, Any]:
+    """Percentile bootstrap intervals of the test metrics over the test images, from the per-image correctness
+    of the top-scoring class (:func:`archssl.analysis.stats.bootstrap_accuracy_ci`, which equals
+    ``scipy.stats.bootstrap`` with ``rng=np.random.default_rng(seed)``): ``top1`` always, ``mean_per_class``
+    for single-label targets (resampled within each class, so every resample keeps the test set's classes);
+    multi-label ``mean_per_class`` and ``map11`` get none. Returns ``{n_resamples, confidence, seed, method,
+    <metric>: [lo, hi], ...}``; no interval with fewer than 2 test images."""
+    from archssl.analysis.stats import bootstrap_accuracy_ci
+
+    kw = {"n_resamples": int(bootstrap["n_resamples"]), "confidence": float(bootstrap["confidence"]),
+          "seed": int(bootstrap["seed"])}
+    out: dict[str, Any] = {**kw, "method": "percentile"}
+    if y.shape[0] < 2:
+        return out
+    pred = np.argmax(scores, axis=1)
+    correct = (pred == y) if y.ndim == 1 else (y[np.arange(y.shape[0]), pred] > 0)
+    out["top1"] = [float(v) for v in bootstrap_accuracy_ci(correct, "top1", **kw)]
+    if y.ndim == 1:
+        out["mean_per_class"] = [float(v) for v in bootstrap_accuracy_ci(correct, "mean_per_class", labels=y, **kw)]
+    return out
 
 
 def make_probe(name: str, **params: Any) -> Probe:
