@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bring up a one-node SLURM cluster on this machine (for tests/test_slurm.py and profiles/slurm-test).
+# Bring up a one-node SLURM cluster on this machine (for tests/test_slurm.py with the shipped profiles/slurm).
 #
 #   sudo bash .ci/slurm-up.sh          # idempotent: safe to run again; ~15-30 s on a fresh Debian machine
 #

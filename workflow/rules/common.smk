@@ -52,7 +52,10 @@ def dataset_input(ref):
 def slurm_resources(stage):
     """Snakemake resources of a stage (the SLURM executor reads mem_mb, runtime, gpu, slurm_*)."""
     r = PLAN.resources(stage)
-    out = {"mem_mb": r["mem_mb"], "runtime": r["runtime"]}
+    # runtime grows with the attempt (a job retried after its time limit gets more time); cpus_per_task is the
+    # SLURM request, which --cores (that caps `threads`) does not cap
+    out = {"mem_mb": r["mem_mb"], "runtime": lambda wc, attempt: r["runtime"] * attempt,
+           "cpus_per_task": r["threads"]}
     if r["gpus"]:
         out["gpu"] = r["gpus"]
     for k in ("slurm_partition", "slurm_extra"):
@@ -63,6 +66,15 @@ def slurm_resources(stage):
 
 def threads_for(stage):
     return PLAN.resources(stage)["threads"]
+
+
+def pretrain_launcher():
+    """How the pretrain shell starts the job: one process, or with resources.pretrain.gpus > 1 one process
+    per GPU through torchrun (DistributedDataParallel inside the job, archssl.train.distributed)."""
+    gpus = int(PLAN.resources("pretrain").get("gpus") or 0)
+    if gpus > 1:
+        return f"torchrun --standalone --nproc-per-node {gpus} -m archssl.cli"
+    return "archssl"
 
 
 import json

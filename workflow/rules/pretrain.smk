@@ -16,10 +16,12 @@ rule pretrain:
         **slurm_resources("pretrain"),
         # execution-only settings: a resource, not a param (changing them reruns nothing)
         archssl_exec=EXEC["pretrain"],
+        # `archssl`, or torchrun with one process per GPU when resources.pretrain.gpus > 1 (a resource too)
+        archssl_launch=pretrain_launcher(),
     conda:
         CONDA_ENV
     log:
         f"{LOGS}/pretrain/{{method}}/{{arch}}.log",
     shell:
-        "archssl pretrain --job {params.job} --spec {input.spec} --out-dir {params.out_dir} "
+        "{resources.archssl_launch} pretrain --job {params.job} --spec {input.spec} --out-dir {params.out_dir} "
         "--threads {threads} --exec {resources.archssl_exec} 2> {log}"

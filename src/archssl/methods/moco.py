@@ -17,6 +17,12 @@ and semi-hard negatives, thinning out toward the easy ones. The number of negati
 statistics per sub-batch, as on G devices) and the key batch is permuted before the split and restored
 after, so a query and its key never share BN statistics. 1 (default) = one BN over the whole batch.
 
+Several processes (:mod:`archssl.train.distributed`): ``bn_splits`` counts BN groups over the global batch
+(a multiple of the number of processes; 1 = SyncBatchNorm over the global batch); the key batch is shuffled
+across processes before the key encoder (MoCo's shuffling BN for real) and unshuffled after; every process
+enqueues the keys of the global batch in its order, so the queues stay identical (and equal to one
+process's); hard-negative ranks are drawn for the global batch and each process takes its queries' rows.
+
 method_params (defaults = MoCo v2): ``queue_size`` 65536, ``momentum`` 0.999, ``temperature`` 0.2,
 ``head`` {kind: mlp, hidden: 2048, out: 128, bn: false}, ``symmetric`` false, ``bn_splits`` 1,
 ``hard_negatives`` false, ``hard_skew`` 4.0, ``hard_loc`` 0.0, ``hard_scale`` 0.2.
@@ -35,6 +41,7 @@ import torch.nn.functional as F
 from archssl.methods.base import SSLMethod
 from archssl.methods.common import KeyQueue, ema_update, frozen_copy, full_precision, split_forward
 from archssl.methods.heads import head_from_cfg
+from archssl.train import distributed as D
 
 
 @full_precision
@@ -83,6 +90,18 @@ def sample_hard_negatives(l_neg: torch.Tensor, a: float, loc: float, scale: floa
     return srt.gather(1, ranks)
 
 
+@full_precision
+def _global_hard_negatives(q: torch.Tensor, queue: torch.Tensor, a: float, loc: float, scale: float) -> torch.Tensor:
+    """:func:`sample_hard_negatives` of this process's queries with the skew-normal ranks drawn for the whole
+    global batch (the same draws on every process) and cut to this process's rows: the negatives one process
+    draws for these queries."""
+    l_neg = q @ queue.t()
+    srt = l_neg.sort(dim=1, descending=True).values
+    n_global = l_neg.shape[0] * D.world_size()
+    ranks = D.shard_rows(hard_negative_ranks(n_global, l_neg.shape[1], a, loc, scale, device=l_neg.device))
+    return srt.gather(1, ranks)
+
+
 class MoCo(SSLMethod):
     def __init__(self, backbone, cfg, info=None):
         super().__init__(backbone, cfg, info)
@@ -109,18 +128,19 @@ class MoCo(SSLMethod):
                 len(self.queue), len(dataset))
 
     def query(self, x):
-        return F.normalize(split_forward(lambda v: self.head(self.backbone(v)), x, self.bn_splits).float(), dim=1)
+        return F.normalize(split_forward(lambda v: self.head(self.backbone(v)), x,
+                                         D.local_bn_splits(self.bn_splits)).float(), dim=1)
 
     @torch.no_grad()
     def key(self, x):
         enc = lambda v: self.key_head(self.key_backbone(v))  # noqa: E731
-        if self.bn_splits <= 1:
-            return F.normalize(enc(x).float(), dim=1)
-        perm = torch.randperm(x.shape[0], device=x.device)
-        k = split_forward(enc, x[perm], self.bn_splits)
-        return F.normalize(k[torch.argsort(perm)].float(), dim=1)
+        # one process: encoder(x), or (bn_splits > 1) permute, split_forward, unpermute
+        return F.normalize(D.shuffled_key_forward(enc, x, self.bn_splits).float(), dim=1)
 
     def contrast(self, q, k):
+        if self.hard and D.is_distributed():
+            return info_nce_queue(q, k, self.queue.keys, self.temperature,
+                                  negatives=_global_hard_negatives(q, self.queue.keys, *self.hard_params))
         return info_nce_queue(q, k, self.queue.keys, self.temperature, hard=self.hard_params if self.hard else None)
 
     def training_step(self, images, augment, **inputs):
@@ -133,7 +153,7 @@ class MoCo(SSLMethod):
             loss2, acc2 = self.contrast(q2, k1)
             loss, acc = (loss + loss2) / 2, (acc + acc2) / 2
             keys.append(k1)
-        self._pending = keys
+        self._pending = [D.gather_keys(k) for k in keys]  # the global batch's keys (one process: keys)
         return loss, {self.pretext_metric: float(acc)}
 
     @torch.no_grad()

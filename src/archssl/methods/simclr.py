@@ -1,7 +1,9 @@
 """SimCLR (Chen et al. 2020): two augmented views, projection head, NT-Xent over the batch.
 
 method_params: ``temperature`` (0.5), ``head`` ({kind: mlp, hidden: 2048, out: 128, bn: true}).
-The number of negatives is set by the batch: K = 2 (batch_size - 1) per view.
+The number of negatives is set by the batch: K = 2 (batch_size - 1) per view. In several processes the
+batch is the global one: each process's views are contrasted with the views of all processes, gathered with
+their gradients (:func:`archssl.train.distributed.nt_xent_global`), as one process over the global batch.
 Pretext metric ``contrastive_top1``: how often a view's partner is its most similar among the other 2N - 1.
 """
 
@@ -13,6 +15,7 @@ import torch.nn.functional as F
 from archssl.methods.base import SSLMethod
 from archssl.methods.common import full_precision
 from archssl.methods.heads import head_from_cfg
+from archssl.train import distributed as D
 
 
 @full_precision
@@ -40,5 +43,5 @@ class SimCLR(SSLMethod):
         v1, v2 = augment(images), augment(images)
         z = self.head(self.backbone(torch.cat([v1, v2])))
         z1, z2 = z.chunk(2)
-        loss, acc = nt_xent(z1, z2, self.temperature)
+        loss, acc = D.nt_xent_global(z1, z2, self.temperature)  # one process: nt_xent(z1, z2)
         return loss, {self.pretext_metric: float(acc)}

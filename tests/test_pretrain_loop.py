@@ -1,0 +1,163 @@
+"""The pretraining loop on whole-image views (``view="pretrain"`` items of an on-disk JPEG folder) and in
+2 processes (torchrun's environment, gloo on the CPU) against 1 process on the same global batch."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+import archssl.data.real  # noqa: F401  (registers the sources)
+from archssl.data.base import DATASETS
+from archssl.data.real.fakes import make_imagenet
+from archssl.plan import PretrainExec, PretrainJob
+from archssl.train import augment as A
+from archssl.train import loop
+
+SPEC = {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}
+WNIDS = ("n01440764", "n01443537", "n01484850")
+
+
+def job(method, params, batch_size=8, epochs=1, size=16, optimizer=None, precision="auto"):
+    return PretrainJob.build(method, seed=7, image_size=size,
+                             pretrain={"epochs": epochs, "batch_size": batch_size, "warmup_epochs": 0.5,
+                                       "optimizer": optimizer or {"name": "lars", "lr": 0.5},
+                                       "precision": precision},
+                             method_params=params)
+
+
+def test_simclr_pretrains_one_epoch_on_whole_image_views(tmp_path, monkeypatch):
+    make_imagenet(tmp_path / "imagenet", WNIDS, per_class_train=6)
+    src = dataclasses.replace(DATASETS.get("imagenet"), num_classes=len(WNIDS))
+    data = src.open("train", tmp_path / "imagenet", 16, view="pretrain")
+    canvas, _, size = data[0]
+    assert canvas.dtype == torch.uint8 and size.dtype == torch.int64 and size.shape == (2,)
+    seen = []
+    for_sizes = A.BatchAugment.for_sizes
+    monkeypatch.setattr(A.BatchAugment, "for_sizes", lambda self, s: seen.append(s) or for_sizes(self, s))
+    torch.set_num_threads(1)
+    out = loop.pretrain(SPEC, data, job("simclr", {"head": {"hidden": 16, "out": 8}}), tmp_path / "run",
+                        PretrainExec(device="cpu"))
+    assert out.name == "backbone.pt"
+    steps = len(data) // 8
+    assert len(seen) == steps  # every step's views were cropped relative to its whole images
+    sizes = torch.stack([data[i][2] for i in range(len(data))])
+    for s in seen:
+        assert s.shape == (8, 2) and any(torch.equal(row, r) for row in s for r in sizes)
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 2 and math.isfinite(float(rows[1].split(",")[1]))
+
+
+# ------------------------------------------------------------------------------------------------------
+# 2 processes through the loop
+
+WORLD = 2
+TOL = 1e-4  # of the reference's largest entry; tests/test_distributed.py says why (reduction order only)
+CASES = {
+    "simclr": {"temperature": 0.5, "head": {"kind": "mlp", "hidden": 16, "out": 8, "bn": True}},
+    "moco": {"queue_size": 32, "momentum": 0.9, "head": {"kind": "mlp", "hidden": 16, "out": 8, "bn": False},
+             "bn_splits": 2, "hard_negatives": True},
+    "byol": {"projector": {"hidden": 16, "out": 8}, "predictor": {"hidden": 16}},
+}
+
+
+#: the comparison is in float32 (``precision: auto`` is bf16 on CPUs with AMX, whose rounding of different
+#: partial sums differs by 2^-8), with the loop's default optimiser (LARS)
+OPTIMIZER = None
+
+
+class Images(torch.utils.data.Dataset):
+    def __init__(self, n=32, size=16):
+        g = torch.Generator().manual_seed(123)
+        self.images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], 0
+
+
+def _smooth_build(build):
+    """``loop.build_method`` with every ReLU replaced by SiLU (no parameters change): ReLU's kink turns a
+    float32 rounding difference at 0 into a whole gradient element (tests/test_distributed.py, _smooth)."""
+    def smooth(m):
+        for name, child in m.named_children():
+            setattr(m, name, torch.nn.SiLU()) if isinstance(child, torch.nn.ReLU) else smooth(child)
+        return m
+
+    return lambda *a, **k: smooth(build(*a, **k))
+
+
+def _run_all(out_dir: str) -> dict:
+    loop.build_method = _smooth_build(loop.build_method)
+    torch.set_num_threads(1)
+    res = {}
+    for method, params in CASES.items():
+        path = loop.pretrain(SPEC, Images(), job(method, params, epochs=2, optimizer=OPTIMIZER, precision="fp32"), os.path.join(out_dir, method),
+                             PretrainExec(device="cpu", checkpoint_minutes=0))
+        res[method] = {"path": str(path), "state": torch.load(path, weights_only=False)["state_dict"],
+                       "metrics": open(os.path.join(out_dir, method, "metrics.csv")).read()}
+    return res
+
+
+def _worker(r: int, port: int, out_dir: str) -> None:
+    from archssl.train import distributed as D
+
+    os.environ.update({"RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": str(WORLD),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    if any(name == "lo" for _, name in socket.if_nameindex()):
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    D.init_from_env(torch.device("cpu"), timeout=datetime.timedelta(seconds=120))
+    res = _run_all(out_dir)
+    res["still_grouped"] = D.is_distributed()  # pretrain leaves a group it did not create
+    torch.save(res, os.path.join(out_dir, f"rank{r}.pt"))
+    D.barrier()
+    D.shutdown()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d1, d2 = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_worker, args=(port, str(d2)), nprocs=WORLD, join=True)
+    build = loop.build_method
+    try:
+        one = _run_all(str(d1))
+    finally:
+        loop.build_method = build
+    return one, [torch.load(d2 / f"rank{r}.pt", weights_only=False) for r in range(WORLD)], d2
+
+
+@pytest.mark.parametrize("method", list(CASES))
+def test_two_processes_pretrain_like_one_on_the_global_batch(runs, method):
+    one, two, d2 = runs
+    ref, got = one[method]["state"], two[0][method]["state"]
+    assert two[0]["still_grouped"] and two[1][method]["path"] == two[0][method]["path"]
+    assert not (d2 / method / "checkpoint.pt").exists()
+    worst = 0.0
+    for k, v in ref.items():
+        if CASES[method].get("bn_splits", 1) > 1 and ("running_" in k or "num_batches_tracked" in k):
+            # shuffling BN: one process updates the running statistics once per BN group (twice a step),
+            # each rank once with its own group, and rank 0's are saved: they differ by design
+            continue
+        if not v.is_floating_point():
+            assert torch.equal(v, got[k]), k
+            continue
+        scale = float(v.abs().max()) or 1.0
+        rel = float((got[k] - v).abs().max()) / scale
+        worst = max(worst, rel)
+        assert rel <= TOL, (k, rel)
+    loss1 = [float(x.split(",")[1]) for x in one[method]["metrics"].splitlines()[1:]]
+    loss2 = [float(x.split(",")[1]) for x in two[0][method]["metrics"].splitlines()[1:]]
+    assert len(loss1) == len(loss2) == 2 and max(abs(a - b) for a, b in zip(loss1, loss2)) <= 1e-5 * max(loss1)
+    print(f"{method}: 2 processes vs 1 after 2 epochs x 4 steps: weights max rel diff {worst:.2e}, "
+          f"losses {loss1} vs {loss2}")
