@@ -527,19 +527,30 @@ def _params_key(cfg: dict, run: Run, key: str) -> str:
     return "data.pretrain"
 
 
+def pretrain_set(cfg: dict, params: dict, key) -> tuple[str, str]:
+    """(dataset, split) a run with ``params`` (its method_params, or a search's settings) pretrains on: its own
+    ``dataset`` / ``split``, else ``data.pretrain`` / ``data.pretrain_split``; checked against the registry,
+    errors naming ``key("dataset")`` / ``key("split")``."""
+    from archssl.data import DATASETS
+
+    d = cfg["data"]
+    name = params.get("dataset", d["pretrain"])
+    split = params.get("split", "train" if "dataset" in params else d["pretrain_split"])
+    if name not in DATASETS:
+        raise ConfigError(f"config key '{key('dataset')}': unknown dataset {name!r}; known: "
+                          f"{', '.join(DATASETS.names())}")
+    if split not in DATASETS.get(name).splits:
+        raise ConfigError(f"config key '{key('split')}': dataset {name!r} has no split "
+                          f"{split!r}; it has {', '.join(DATASETS.get(name).splits)}")
+    return name, split
+
+
 def _pretrain_job(cfg: dict, run: Run) -> PretrainJob:
     from archssl.data import DATASETS
 
     d = cfg["data"]
     where = f"variants.{run.name}.params" if run.is_variant else f"pretrain.method_params.{run.method}"
-    name = run.params.get("dataset", d["pretrain"])
-    split = run.params.get("split", "train" if "dataset" in run.params else d["pretrain_split"])
-    if name not in DATASETS:
-        raise ConfigError(f"config key '{_params_key(cfg, run, 'dataset')}': unknown dataset {name!r}; known: "
-                          f"{', '.join(DATASETS.names())}")
-    if split not in DATASETS.get(name).splits:
-        raise ConfigError(f"config key '{_params_key(cfg, run, 'split')}': dataset {name!r} has no split "
-                          f"{split!r}; it has {', '.join(DATASETS.get(name).splits)}")
+    name, split = pretrain_set(cfg, run.params, lambda k: _params_key(cfg, run, k))
     from archssl.methods import METHODS
 
     ref = dataset_ref(name, d, cfg["results"], split)

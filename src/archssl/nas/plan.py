@@ -178,17 +178,10 @@ def _method(cfg: dict, s: dict, where: str):
 def _data(cfg: dict, s: dict, method: str, where: str):
     from archssl.data import DATASETS
     from archssl.methods import METHODS
-    from archssl.plan import dataset_ref
+    from archssl.plan import dataset_ref, pretrain_set
 
     d = cfg["data"]
-    name = s.get("dataset", d["pretrain"])
-    split = s.get("split", "train" if "dataset" in s else d["pretrain_split"])
-    if name not in DATASETS:
-        raise ConfigError(f"config key '{where}.dataset': unknown dataset {name!r}; known: "
-                          f"{', '.join(DATASETS.names())}")
-    if split not in DATASETS.get(name).splits:
-        raise ConfigError(f"config key '{where}.split': dataset {name!r} has no split {split!r}; it has "
-                          f"{', '.join(DATASETS.get(name).splits)}")
+    name, split = pretrain_set(cfg, s, lambda k: f"{where}.{k}")
     if "labels" in METHODS.get(method).batch_inputs and DATASETS.get(name).num_classes < 2:
         raise ConfigError(f"config key '{where}.dataset': method {method!r} needs labels, but {name!r} has none")
     return dataset_ref(name, d, cfg["results"], split)
