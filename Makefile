@@ -1,6 +1,7 @@
 # The two commands of a fresh machine:
 #   make run    create .venv if absent, install, run the default mini study, write results/report.html
-#   make test   the test suite (unit tests + workflow tests on a micro config)
+#   make test   the test suite (unit tests + workflow tests on a micro config), under 10 minutes
+# make test-slow adds the fault-injection matrix and the study-shape builds (about half an hour; CI runs both)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -10,7 +11,12 @@ CONFIG ?= config/config.yaml
 SNAKE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake
 STAMP := $(VENV)/.installed
 
-.PHONY: install run report test test-slurm lint dry clean
+# the seed papers' studies on the built-in mini suite, one command each (results/<study>/report.html):
+#   make girish | make revisiting | make good_practices
+STUDIES := girish revisiting good_practices
+
+.PHONY: install run report test test-slow test-slurm lint dry clean $(STUDIES)
+
 
 $(STAMP): pyproject.toml envs/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +34,11 @@ report: $(STAMP)
 	$(SNAKE) --cores 1 --configfile $(CONFIG) --report results/report.html
 
 test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slurm"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slurm and not slow"
+
+# whole-study fault injection (tests/test_faults.py) and the study-shape reports (tests/test_study_shapes.py)
+test-slow: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "slow and not slurm"
 
 # the SLURM profile on a real (single-node) cluster: bash .ci/slurm-up.sh first (root, Debian)
 test-slurm: $(STAMP)
@@ -36,6 +46,10 @@ test-slurm: $(STAMP)
 
 lint: $(STAMP)
 	$(SNAKE) --lint
+
+$(STUDIES): $(STAMP)
+	$(SNAKE) --cores $(CORES) --configfile config/studies/$@.yaml
+	$(SNAKE) --cores 1 --configfile config/studies/$@.yaml --report results/$@/report.html
 
 dry: $(STAMP)
 	$(SNAKE) -n --configfile $(CONFIG)

@@ -1,7 +1,7 @@
 # archssl: one study = one DAG of cacheable file targets.
 #
 #   snakemake --cores 2                      # the built-in mini study (config/config.yaml)
-#   snakemake --configfile config/presets/cifar.yaml --profile profiles/slurm
+#   snakemake --configfile config/studies/girish_cifar.yaml --profile profiles/slurm
 #   snakemake --report results/report.html   # the report, once the study is done
 #
 # Stages (one rule file and one package module each):

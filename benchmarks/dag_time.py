@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--before", required=True, help="the earlier revision (a commit of this repository)")
     ap.add_argument("--after", default=None, help="the later revision (default: this checkout as it is)")
-    ap.add_argument("--configs", nargs="+", default=["config/config.yaml", "config/presets/girish.yaml"])
+    ap.add_argument("--configs", nargs="+", default=["config/config.yaml", "config/studies/girish_full.yaml"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--record", action="store_true")
     a = ap.parse_args(argv)

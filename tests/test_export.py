@@ -164,7 +164,11 @@ def test_cli_writes_plain_state_dict_and_metadata(tmp_path, capsys):
     revnet = A.normalize({"family": "revnet"})
     with torch.device("meta"):
         rn = A.build(revnet)
-    _write_backbone(tmp_path / "rev.pt", revnet, rn.to_empty(device="cpu"))
+    rn = rn.to_empty(device="cpu")
+    with torch.no_grad():
+        for t in rn.state_dict().values():
+            t.zero_()  # to_empty leaves uninitialised memory (NaN at times), which load_backbone refuses
+    _write_backbone(tmp_path / "rev.pt", revnet, rn)
     assert main(["--backbone", str(tmp_path / "rev.pt"), "--out", str(tmp_path / "rev_tv.pt")]) == 2
     assert "spec key 'family'" in capsys.readouterr().err
     assert not (tmp_path / "rev_tv.pt").exists()

@@ -161,7 +161,10 @@ def test_an_unreadable_newest_checkpoint_falls_back_to_the_previous_one(tmp_path
     assert rc == 0, err
     line = next((x for x in err.splitlines() if "resuming from" in x), err[-3000:])
     print(f"moco rerun: {line}")
-    assert "unreadable" in err and "checkpoint.prev.pt at epoch 2/2, step 2 (mid-epoch)" in line
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    assert f"{ckpt}: not a readable checkpoint (" in err and "trying checkpoint.prev.pt" in err, err[-3000:]
+    assert f"{ckpt} set aside as checkpoint.pt.corrupt" in err
+    assert "checkpoint.prev.pt at epoch 2/2, step 2 (mid-epoch)" in line
     assert same(weights(tmp_path), reference["moco"]) == []
 
 

@@ -232,6 +232,8 @@ def test_planned_figures_follow_the_study():
                                                      "acc_vs_params_random"]
     stems = planned_figures(["random", "rand2"], "random", ["rand2"], untrained=["random", "rand2"])
     assert "pretext_vs_downstream_rand2" not in stems and "honesty_rand2" in stems and stems[-1] == "ablations"
+    # one architecture: nothing over architectures (no correlation, no scatter of one point), only honesty
+    assert planned_figures(["random", "simclr"], "random", n_archs=1) == ["honesty_simclr"]
 
 
 # ------------------------------------------------------------------------------------- packaging
@@ -256,3 +258,17 @@ def test_a_non_editable_install_validates_a_config_from_another_folder(tmp_path)
     r = subprocess.run([sys.executable, "-m", "archssl.cli", "config", "validate", str(ROOT / "config" / "config.yaml")],
                        cwd=cwd, env=env, capture_output=True, text=True)
     assert r.returncode == 0 and "valid; 8 architectures" in r.stdout, r.stdout + r.stderr
+
+
+def test_patch_tasks_on_an_architecture_too_deep_for_their_patches_fail_before_any_job():
+    """Jigsaw on 32-px images cuts 7-px patches; a 5-block VGG pools them to nothing: the plan says so, naming
+    the run, the architecture and the key that fixes it; a 3-block VGG without FC layers takes them."""
+    cfg = copy.deepcopy(MICRO)
+    cfg["data"]["image_size"] = 32
+    cfg["methods"] = ["random", "jigsaw"]
+    cfg["archs"] = {"specs": [{"family": "vgg", "depths": [1, 1, 1, 1, 1], "width": 4, "fc_dim": 16, "fc_pool": 1}]}
+    with pytest.raises(ConfigError, match=r"config key 'methods': jigsaw \(jigsaw\) trains on 7-px patches.*"
+                                          r"pretrain.method_params.jigsaw.patch_size"):
+        plan(copy.deepcopy(cfg))
+    cfg["archs"] = {"specs": [{"family": "vgg", "depths": [1, 1, 1], "width": 4, "fc_dim": 0}]}
+    plan(cfg)

@@ -6,7 +6,8 @@ Needs a running SLURM with partition "main" (``sudo bash .ci/slurm-up.sh`` bring
 accounting, so this is also the no-slurmdbd case); skipped otherwise, or failed when ARCHSSL_REQUIRE_SLURM=1
 (for CI, where the cluster must be there). Checks that every non-local job went through sbatch and is in
 SLURM's own record (slurmctld's, via squeue/scontrol) as COMPLETED, that the config's and the profile's
-resources became the SLURM requests (memory, time limit, CPUs), and that the study's outputs exist.
+resources became the SLURM requests (memory, time limit, CPUs), that the profile's groups batch the probes
+(fewer SLURM jobs than Snakemake jobs), and that the study's outputs exist.
 """
 
 import copy
@@ -60,13 +61,14 @@ def node_cpus() -> int:
 
 
 def micro_slurm(threads: int) -> dict:
-    """MICRO, cut to few SLURM jobs that still cover every stage (14 as of writing): one architecture, the
-    datasets grouped into one features and one probe job per (method, architecture). Distinct resources per
-    stage so that the test can see them in SLURM's records."""
+    """MICRO, cut to few SLURM jobs that still cover every stage (17 Snakemake jobs, 13 of them non-local, as
+    of writing): one architecture, the datasets grouped into one features job per (method, architecture),
+    one probe job per feature file (4), which the profile's group `probes` batches into SLURM jobs. Distinct
+    resources per stage so that the test can see them in SLURM's records."""
     cfg = copy.deepcopy(MICRO)
     cfg["archs"]["specs"] = cfg["archs"]["specs"][:1]
     cfg["features"] = {"group_datasets": True}
-    cfg["probe"] = {**cfg["probe"], "group_datasets": True}
+    cfg["probe"] = {**cfg["probe"], "group_datasets": False}
     cfg["resources"] = {
         "pretrain": {"threads": threads, "mem_mb": 1500, "runtime": 15},
         "features": {"threads": 1, "mem_mb": 800, "runtime": 12},
@@ -89,8 +91,12 @@ def test_micro_study_runs_as_slurm_jobs_with_the_shipped_profile(node_cpus, tmp_
     env = dict(os.environ)
     env["PATH"] = f"{BIN}:{env['PATH']}"  # sbatch --export=ALL hands it to the jobs: they run `archssl`
     env["OMP_NUM_THREADS"] = "1"
+    # two probes to a SLURM job: the group job asks for the sum of its probes' CPUs, and this node may have
+    # only 2 (the profile's default, 4, would ask for 4)
+    group = min(2, node_cpus)
     cmd = ["snakemake", "--profile", "slurm", "--cores", "64",
-           "--configfile", str(tmp_path / "micro.yaml"), "--directory", str(work)]
+           "--configfile", str(tmp_path / "micro.yaml"), "--directory", str(work),
+           "--group-components", f"probes={group}"]
     log = work / "snakemake.out"
     t0 = time.time()
     with open(log, "w") as out:
@@ -110,14 +116,25 @@ def test_micro_study_runs_as_slurm_jobs_with_the_shipped_profile(node_cpus, tmp_
     assert rc == 0, f"snakemake {'timed out' if rc is None else f'failed ({rc})'}:\n{text[-6000:]}"
     assert run_id, text[-3000:]
 
-    # every job but the local ones went through sbatch; which rule each was, from Snakemake's own log
-    submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", text))
+    # every job but the local ones went through sbatch; which rule each was, from Snakemake's own log (a
+    # group job is submitted under its group's id, a UUID, not a job number)
+    submitted = dict(re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+)", text))
     rule_of = {jobid: rule for rule, jobid in re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)",
                                                          text, flags=re.M)}
     by_rule: dict[str, list[str]] = {}
     for job, slurm_id in submitted.items():
-        by_rule.setdefault(rule_of[job], []).append(slurm_id)
-    assert {"prepare_data", "pretrain", "features_grouped", "probe_grouped", "tables", "figures"} <= set(by_rule), by_rule
+        by_rule.setdefault(rule_of.get(job, "group probes"), []).append(slurm_id)
+    assert {"prepare_data", "pretrain", "features_grouped", "group probes", "tables", "figures"} <= set(by_rule), by_rule
+    assert "probe" not in by_rule, by_rule  # no probe went to SLURM on its own
+
+    # tiny jobs batched: the 4 probes went as 4 / group SLURM jobs, so fewer SLURM jobs than Snakemake jobs
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", text.split("Job stats:")[1].split("Reasons")[0], flags=re.M))
+    local = {"all", "arch_spec", "study_manifest", "provenance"}
+    cluster_jobs = sum(int(n) for rule, n in stats.items() if rule != "total" and rule not in local)
+    assert int(stats["probe"]) == 4
+    assert len(by_rule["group probes"]) == -(-4 // group), by_rule
+    assert len(submitted) == cluster_jobs - 4 + len(by_rule["group probes"]) < cluster_jobs, (stats, submitted)
+    print(f"{cluster_jobs} non-local Snakemake jobs ({stats['probe']} probes) -> {len(submitted)} SLURM jobs")
 
     # SLURM's own record: every submitted job, under this run's name, COMPLETED
     q = _run("squeue", "-h", "--states=all", "--name", run_id.group(1), "-o", "%i|%T|%j")
@@ -140,6 +157,15 @@ def test_micro_study_runs_as_slurm_jobs_with_the_shipped_profile(node_cpus, tmp_
             assert rec["JobState"] == "COMPLETED", rec
             print(f"scontrol show job {slurm_id}: {rule} {rec['JobState']} cpus={rec['NumCPUs']} "
                   f"{rec['TRES']} limit={rec['TimeLimit']}")
+    # a probe group job asks for what its probes (1 CPU, 2000 MB, 60 min each: the config's defaults) need
+    # side by side: the sum of CPUs and memory, the longest runtime
+    for slurm_id in by_rule["group probes"]:
+        rec = job_record(slurm_id)
+        assert rec["JobState"] == "COMPLETED", rec
+        n = int(rec["NumCPUs"])
+        assert 1 <= n <= group and f"mem={2000 * n}M" in rec["TRES"], rec
+        assert rec["TimeLimit"] == "01:00:00", rec
+        print(f"scontrol show job {slurm_id}: group probes cpus={n} {rec['TRES']} limit={rec['TimeLimit']}")
 
     # the study's outputs
     res = work / "results"

@@ -78,13 +78,15 @@ def test_resume_gives_identical_weights(tmp_path, method):
 def test_moco_queue_is_part_of_the_resumed_state(tmp_path):
     """Negative control: a checkpoint whose queue is replaced resumes to different weights, so the equality
     above depends on the queue being checkpointed."""
+    from archssl.integrity import seal
+
     ds = Images()
     straight = weights(pretrain(SPEC, ds, config("moco"), tmp_path / "a"))
     ckpt = pretrain(SPEC, ds, config("moco"), tmp_path / "b", stop_after_epochs=1)
     state = torch.load(ckpt, weights_only=False)
     assert int(state["model"]["queue.ptr"]) == (4 * 16) % 32  # 4 steps of 16 keys went in
     state["model"]["queue.keys"] = torch.nn.functional.normalize(torch.randn_like(state["model"]["queue.keys"]), dim=1)
-    torch.save(state, ckpt)
+    torch.save(seal(state), ckpt)  # re-sealed (a valid digest): the loop's check does not refuse it
     tampered = weights(pretrain(SPEC, ds, config("moco"), tmp_path / "b"))
     assert any(not torch.equal(straight[k], tampered[k]) for k in straight if straight[k].is_floating_point())
 

@@ -75,16 +75,6 @@ def write_config(workdir: Path, cfg: dict, name="micro.yaml"):
     (workdir / name).write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-@pytest.fixture(scope="session")
-def finished(tmp_path_factory):
-    work = tmp_path_factory.mktemp("micro")
-    write_config(work, MICRO)
-    t0 = time.time()
-    snakemake(work, "--cores", "2")
-    print(f"micro study: {time.time() - t0:.0f}s")
-    return work
-
-
 @pytest.fixture
 def study(finished, tmp_path):
     work = tmp_path / "study"
@@ -200,12 +190,14 @@ def test_default_mini_study_groups_datasets_per_job(tmp_path):
 def test_preset_dry_run_builds_without_data_and_a_real_run_stops_first(tmp_path):
     """The CIFAR preset reads real datasets from disk: a dry run plans the study without them; a real run
     stops before any job with the expected path and layout of each missing dataset."""
-    shutil.copy(ROOT / "config" / "presets" / "cifar.yaml", tmp_path / "cifar.yaml")
+    shutil.copy(ROOT / "config" / "studies" / "girish_cifar.yaml", tmp_path / "cifar.yaml")
     cfg = yaml.safe_load((tmp_path / "cifar.yaml").read_text())
     cfg["data"]["data_root"] = str(tmp_path / "datasets")
     write_config(tmp_path, cfg, "cifar.yaml")
     jobs = planned(tmp_path, config="cifar.yaml")
-    assert sum(r == "pretrain" for r, _ in jobs) == 2 * 25
+    # 24 sampled + ResNet-18, the searched network and 5 random ones of its size; random and simclr each
+    assert sum(r == "pretrain" for r, _ in jobs) == 2 * (25 + 1 + 5)
+    assert sum(r == "nas_search" for r, _ in jobs) == 1
     r = snakemake(tmp_path, "--cores", "1", config="cifar.yaml", check=False)
     assert r.returncode != 0
     assert "nothing was run" in r.stderr and f"{tmp_path}/datasets/svhn" in r.stderr
@@ -375,6 +367,95 @@ def test_status_lists_the_results_of_edited_code_and_how_to_rerun_them(study, tm
     assert "snakemake --cores 2 --forcerun " + " ".join(listed) in r.stdout
 
 
+# appended to a copy of the report: opens each result's panel in turn, as a reader clicking through the
+# report does, and copies the caption the report rendered there (its ``.prose`` element) into the page
+_CLICK_THROUGH = """<script>
+window.addEventListener("load", function () {
+  var out = document.createElement("pre"); out.id = "archssl-rendered"; document.body.appendChild(out);
+  var paths = Object.keys(results), i = 0;
+  function next() {
+    if (i > 0) {
+      var shown = Array.prototype.map.call(document.querySelectorAll("#app .prose"), function (el) {
+        return el.innerText; }).join(" ");
+      out.appendChild(document.createTextNode("\\n[[[result " + paths[i - 1] + " ]]] " + shown));
+    }
+    if (i >= paths.length) { out.setAttribute("data-done", String(paths.length)); return; }
+    app.showResultInfo(paths[i++]);
+    setTimeout(next, 50);
+  }
+  setTimeout(next, 200);
+});
+</script>"""
+
+
+def _chromium() -> str:
+    import os
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (CI installs it with apt: see .ci/run)")
+        pytest.skip("chromium is not installed here (apt-get install chromium); CI runs this part")
+    return chromium
+
+
+def _dump_dom(page: Path) -> str:
+    """The DOM of ``page`` after headless Chromium ran its scripts."""
+    return subprocess.run([_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=60000",
+                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=300).stdout
+
+
+def _shown_text(dom: str) -> str:
+    """The text of every element of a DOM but script, style, template and noscript (whitespace collapsed):
+    what a browser shows, not the scripts' source (the Snakemake report holds every caption in a script)."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        hidden = {"script", "style", "template", "noscript"}
+
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.depth, self.parts = 0, []
+
+        def handle_starttag(self, tag, attrs):
+            self.depth += tag in self.hidden
+
+        def handle_endtag(self, tag):
+            if tag in self.hidden and self.depth > 0:
+                self.depth -= 1
+
+        def handle_data(self, data):
+            if not self.depth:
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(dom)
+    return re.sub(r"\s+", " ", " ".join(parser.parts)).strip()
+
+
+def rendered_captions(report: Path) -> tuple[str, dict[str, str]]:
+    """Open the report in headless Chromium and click through it: the text the page shows on load, and per
+    result (its file name) the caption the report rendered in that result's panel. Skips where Chromium is
+    absent (CI installs it with apt, and fails instead)."""
+    page = report.with_name(report.stem + ".clicked.html")
+    html = report.read_text()
+    head, end, tail = html.rpartition("</body>")  # the page's own end (the report's scripts hold others)
+    page.write_text(head + _CLICK_THROUGH + end + tail if end else html + _CLICK_THROUGH)
+    try:
+        dom = _dump_dom(page)
+    finally:
+        page.unlink()
+    m = re.search(r'<pre id="archssl-rendered"[^>]*data-done="(\d+)"[^>]*>(.*?)</pre>', dom, re.S)
+    assert m, "the report did not finish rendering its results in headless Chromium"
+    shown = _shown_text(dom[: m.start()] + dom[m.end():])
+    captions = {}
+    for part in _shown_text(m.group(2)).split("[[[result ")[1:]:
+        path, _, text = part.partition(" ]]]")
+        captions[Path(path.strip()).name] = text.strip()
+    assert len(captions) == int(m.group(1))
+    return shown, captions
+
+
 def _report_files(html: str) -> set[str]:
     """The file names the Snakemake report lists (its embedded results index)."""
     return set(re.findall(r'"(?:[^"/]*/)*([A-Za-z0-9_.-]+\.(?:png|csv))"', html))
@@ -385,6 +466,8 @@ def test_report_lists_every_planned_figure_and_table_and_a_browser_shows_the_cap
     the report's file list with its caption; each probe result carries its interval over test images; the
     report opened in headless Chromium shows every figure kind's caption."""
     import json
+
+    import pandas as pd
 
     from archssl.plan import plan, split_stem
 
@@ -409,15 +492,16 @@ def test_report_lists_every_planned_figure_and_table_and_a_browser_shows_the_cap
     # each figure kind's own caption (its first words), not a table's
     firsts = {split_stem(s)[0]: " ".join((ROOT / "workflow" / "report" / "figures" / f"{split_stem(s)[0]}.rst")
                                           .read_text().split("\n", 2)[1].split()[:4]) for s in p.figures}
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (CI installs it with apt: see .ci/run)")
-        pytest.skip("chromium is not installed here (apt-get install chromium); CI runs this part")
-    dom = subprocess.run([chromium, "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=15000",
-                          "--dump-dom", (res / "report.html").as_uri()], capture_output=True, text=True,
-                         timeout=180).stdout
-    assert "Snakemake Report" in dom or "snakemake" in dom.lower()
-    text = re.sub(r"\s+", " ", dom)
-    for name, words in firsts.items():
-        assert words in text, (name, words)
+    # what the browser renders once the report's scripts ran (each result's panel opened in turn), not the
+    # scripts' source (which holds every caption)
+    shown, captions = rendered_captions(res / "report.html")
+    assert "Snakemake" in shown
+    for stem in p.figures:
+        name = split_stem(stem)[0]
+        assert firsts[name] in captions[f"{stem}.png"], (stem, firsts[name])
+        assert f"Numbers of {stem}:" in captions[f"{stem}.png"], stem
+    # each caption states the numbers of its figure: here the honesty table's gains, intervals and wins
+    hon = pd.read_csv(res / "tables" / "honesty.csv")
+    for r in hon.itertuples():
+        want = f"gain {r.mean_gain:+.3f} [{r.ci_lo:+.3f}, {r.ci_hi:+.3f}], wins {r.wins}/{r.n}"
+        assert want in captions[f"honesty_{r.method}.png"], (want, captions[f"honesty_{r.method}.png"])

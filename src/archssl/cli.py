@@ -80,7 +80,9 @@ def cmd_pretrain(a) -> None:
     set_threads(a.threads)
     job = PretrainJob.from_dict(a.job)
     exe = parse_exec(a.exec, PretrainExec)
-    spec = _load_yaml(a.spec)
+    from archssl.integrity import read_spec
+
+    spec = read_spec(a.spec)  # a malformed spec file: an error naming it
     dataset = None
     if job.data is not None:
         dataset = job.data.open(job.image_size)
@@ -97,8 +99,13 @@ def cmd_features(a) -> None:
     from archssl.utils import set_threads
 
     set_threads(a.threads)
+    exe = parse_exec(a.exec, FeaturesExec)
+    if exe.gpus:  # GPUs of its own (CUDA_VISIBLE_DEVICES), held until the job ends
+        from archssl.train.gpus import pin
+
+        pin(exe.gpus)
     run_features_job(FeaturesJob.from_dict(a.job), Path(a.backbone), a.dataset, [Path(o) for o in a.out],
-                     parse_exec(a.exec, FeaturesExec), arch=a.arch)
+                     exe, arch=a.arch)
 
 
 def cmd_probe(a) -> None:
@@ -110,6 +117,10 @@ def cmd_probe(a) -> None:
         raise SystemExit(f"--features and --out need the same number of values ({len(a.features)} vs {len(a.out)})")
     set_threads(a.threads)
     job, exe = ProbeJob.from_dict(a.job), parse_exec(a.exec, ProbeExec)
+    if exe.gpus:  # GPUs of its own (CUDA_VISIBLE_DEVICES), held until the job ends
+        from archssl.train.gpus import pin
+
+        pin(exe.gpus)
     for features, out in zip(a.features, a.out):
         run_probe(Path(features), Path(out), job, exe)
 
@@ -123,7 +134,7 @@ def cmd_tables(a) -> None:
 def cmd_figures(a) -> None:
     from archssl.analysis.figures import make_figures
 
-    make_figures(Path(a.tables_dir), Path(a.out_dir), a.formats)
+    make_figures(Path(a.tables_dir), Path(a.out_dir), a.formats, tsne=a.tsne)
 
 
 def cmd_write(a) -> None:
@@ -193,7 +204,16 @@ def cmd_status(a) -> None:
     from archssl.plan import plan
     from archssl.staleness import status
 
-    print(status(plan(merge_files(a.config))))
+    from archssl.staleness import write_status_table
+
+    if a.targets is None and not a.config:
+        raise SystemExit("archssl status: give config file(s) or --targets")
+    what = json.loads(a.targets) if a.targets is not None else plan(merge_files(a.config))
+    if a.csv is not None:
+        stale = write_status_table(what, Path(a.csv), a.cores)
+        log.info("wrote %s: %d results made by other code than today's", a.csv, len(stale))
+    else:
+        print(status(what, a.cores))
 
 
 def _forward(module: str):
@@ -263,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables-dir", required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--formats", nargs="+", default=["png", "pdf"])
+    p.add_argument("--tsne", type=_json_arg, default=None,
+                   help="what the t-SNE figure reads (archssl.plan.Plan.tsne, JSON; {}: none)")
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("write", help="write a JSON value to a file atomically (YAML for .yaml/.yml)")
@@ -282,7 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_forward("archssl.archs.export"), forward=True)
 
     p = sub.add_parser("status", help="list the results made by other code than today's (and how to rerun them)")
-    p.add_argument("config", nargs="+", help="config file(s), merged in order")
+    p.add_argument("config", nargs="*", help="config file(s), merged in order")
+    p.add_argument("--targets", default=None, metavar="JSON",
+                   help="the study's results folder, runs, archs, datasets (what the workflow passes) instead of configs")
+    p.add_argument("--csv", default=None, metavar="FILE", help="write the list as a table (the report's section)")
+    p.add_argument("--cores", type=int, default=2, help="--cores of the snakemake command it suggests")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("plan", help="print a stage's job spec of a config (what the workflow passes)")
@@ -330,6 +356,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     setup_logging(args.verbose)
     from archssl.data.base import DatasetError
+    from archssl.evaluate.featurestore import FeatureFileError
+    from archssl.integrity import ArtifactError
     from archssl.params import ParamError
 
     try:
@@ -338,6 +366,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ParamError, DatasetError) as e:
         print(f"archssl: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except (ArtifactError, FeatureFileError) as e:  # a stage output that failed its check; the message names it
+        print(f"archssl: error: {e}", file=sys.stderr)
+        sys.exit(1)
     except BrokenPipeError:  # `archssl archs list ... | head`: the reader is gone; say nothing
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)

@@ -37,7 +37,7 @@ from archssl.utils import deep_merge, stable_hash
 FIGURES = ("corr_heatmap", "vs_reference", "acc_vs_params", "honesty", "pretext_vs_downstream", "topk", "depth",
            "width")
 #: the figures of the whole study (their stem is the name alone)
-STUDY_FIGURES = ("ablations", "ranking_consistency", "negatives", "heads", "augment")
+STUDY_FIGURES = ("ablations", "ranking_consistency", "negatives", "heads", "augment", "tsne")
 #: the knobs of the Good-practices figures: what a run's changed params may touch to join a knob's series
 KNOB_KEYS = {"negatives": ("queue_size", "negatives", "batch_size"), "heads": ("head",),
              "crop": ("augment.crop_scale",), "jitter": ("augment.jitter_strength",)}
@@ -146,19 +146,24 @@ class PretrainExec:
 
 @dataclass(frozen=True)
 class FeaturesExec:
-    """How a features job runs: ``device``, ``num_workers``, the inference ``batch_size``."""
+    """How a features job runs: ``device``, ``num_workers``, the inference ``batch_size``, and ``gpus``: how
+    many GPUs of its own the job takes from the slot allocator before it starts (:mod:`archssl.train.gpus`;
+    None: none; the workflow sets it from ``resources.features.gpus``)."""
 
     device: str = _schema_defaults("features")["device"]
     num_workers: int = _schema_defaults("features")["num_workers"]
     batch_size: int = _schema_defaults("features")["batch_size"]
+    gpus: int | None = None
 
 
 @dataclass(frozen=True)
 class ProbeExec:
-    """How a probe job runs: the probe's ``device`` and torch ``num_threads`` (null: the job's threads)."""
+    """How a probe job runs: the probe's ``device`` and torch ``num_threads`` (null: the job's threads), and
+    ``gpus`` (as :class:`FeaturesExec`'s; from ``resources.probe.gpus``)."""
 
     device: str = "auto"
     num_threads: int | None = None
+    gpus: int | None = None
 
 
 def exec_args(settings) -> str:
@@ -346,6 +351,20 @@ class Plan:
     def reference(self) -> str:
         return self.config["analysis"]["reference"] or self.downstream[0]
 
+    def tsne(self, classes: int = 5, per_class: int = 60) -> dict | None:
+        """What the t-SNE figure reads (None where the study does not draw it): the feature files of the
+        augmentation runs (:func:`tsne_rows`) on the first architecture and the reference dataset, the tap
+        (None: the deepest), and the subsample (``classes`` classes, ``per_class`` test images each, seeded)."""
+        if "tsne" not in self.figures:
+            return None
+        rows = tsne_rows(_manifest_runs(self.runs, self.pretrain))
+        arch, ds = next(iter(self.archs)), self.reference
+        names = list(dict.fromkeys(n for r in rows for n in r["runs"]))
+        tap = self.probe.tap if self.probe.tap not in (None, "all") else None
+        return {"arch": arch, "dataset": ds, "tap": tap, "rows": rows, "classes": classes, "per_class": per_class,
+                "seed": self.config["seed"],
+                "files": {n: f"{self.results}/features/{n}/{arch}/{ds}.h5" for n in names}}
+
     def resources(self, stage: str) -> dict:
         r = dict(self.config["resources"]["default"])
         r.update(self.config["resources"].get(stage) or {})
@@ -404,6 +423,21 @@ def knob_series(runs: dict, knob: str) -> dict[str, list[str]]:
     return out
 
 
+def tsne_rows(runs: dict) -> list[dict]:
+    """The rows of the t-SNE figure: per method whose runs vary the crop or the colour jitter
+    (:func:`knob_series` of the manifest's ``runs``), those runs from the weakest augmentation to the strongest
+    (crops: the largest area first; jitter: the weakest first), with their levels."""
+    strength = {"crop": lambda r: -(r["crop_min"] + r["crop_max"]), "jitter": lambda r: r["jitter"]}
+    level = {"crop": lambda r: f"crop {r['crop_min']:g}-{r['crop_max']:g}", "jitter": lambda r: f"jitter {r['jitter']:g}"}
+    rows = []
+    for knob in ("crop", "jitter"):
+        for method, names in knob_series(runs, knob).items():
+            names = sorted(names, key=lambda n: strength[knob](runs[n]))
+            rows.append({"method": method, "knob": knob, "runs": names,
+                         "levels": [level[knob](runs[n]) for n in names]})
+    return rows
+
+
 def split_stem(stem: str) -> tuple[str, str]:
     """(figure, method) of a figure stem from :func:`planned_figures`; method names may hold underscores
     (variants), so the split is by the known figure names."""
@@ -415,18 +449,23 @@ def split_stem(stem: str) -> tuple[str, str]:
     raise ValueError(f"{stem!r} is not a figure stem (<figure>_<method> with a figure of {', '.join(FIGURES)})")
 
 
+ACROSS_ARCHS = ("corr_heatmap", "vs_reference", "acc_vs_params", "pretext_vs_downstream")
+
+
 def planned_figures(methods, baseline: str, variants=(), untrained=(), *, n_datasets: int = 2,
                     n_archs: int = 2, multi_tap: bool = False, widths: bool = False, ranked=(),
                     runs: dict | None = None) -> list[str]:
     """The figure stems a study draws: ``<figure>_<method>`` per method, the study-level ones by name.
 
     Per method: ``corr_heatmap``, ``vs_reference`` (with >= 2 datasets), ``acc_vs_params``; ``honesty``
-    (not the baseline); ``pretext_vs_downstream`` (trained, not the baseline); ``topk`` (>= 3 architectures
+    (not the baseline); ``pretext_vs_downstream`` (trained, not the baseline); of these, a study of one
+    architecture draws only ``honesty`` (the others are over architectures: ``ACROSS_ARCHS``); ``topk`` (>= 3 architectures
     and >= 2 datasets); ``depth`` (``multi_tap``: several taps probed); ``width`` (``widths``: the
     architectures differ in width or representation size; not the baseline). Study: ``ablations`` (variants),
     ``ranking_consistency`` (>= 2 methods in ``ranked``, the trained non-variant methods, and >= 2
     architectures), ``negatives`` / ``heads`` / ``augment`` (a method's runs vary K / the head / the crop or
-    jitter: :func:`knob_series` of the manifest's ``runs``)."""
+    jitter: :func:`knob_series` of the manifest's ``runs``), ``tsne`` (a method's runs vary the crop or the
+    jitter: :func:`tsne_rows`)."""
     out = []
     for method in sorted(methods):
         names = FIGURES[:5] if method != baseline else FIGURES[:3]
@@ -434,6 +473,8 @@ def planned_figures(methods, baseline: str, variants=(), untrained=(), *, n_data
             names = [n for n in names if n != "pretext_vs_downstream"]
         if n_datasets < 2:
             names = [n for n in names if n not in ("corr_heatmap", "vs_reference")]
+        if n_archs < 2:  # each of these draws one point per architecture, or correlates over architectures
+            names = [n for n in names if n not in ACROSS_ARCHS]
         names = list(names)
         if n_archs >= 3 and n_datasets >= 2:
             names.append("topk")
@@ -448,6 +489,7 @@ def planned_figures(methods, baseline: str, variants=(), untrained=(), *, n_data
     out += ["negatives"] if knob_series(runs, "negatives") else []
     out += ["heads"] if knob_series(runs, "heads") else []
     out += ["augment"] if knob_series(runs, "crop") or knob_series(runs, "jitter") else []
+    out += ["tsne"] if tsne_rows(runs) else []
     return out
 
 
@@ -610,6 +652,28 @@ def _check_image_size(cfg: dict, archs: dict[str, dict]) -> None:
                               f"images ({e})") from None
 
 
+def _check_patch_size(cfg: dict, pretrain: dict, archs: dict[str, dict]) -> None:
+    """Patch-based runs (jigsaw, relpatch) feed each architecture patches of a fraction of the image: every
+    architecture must take them (a deep VGG pools an 8-px patch to nothing)."""
+    from archssl.archs import count_flops
+    from archssl.methods import METHODS
+    from archssl.methods.patchcfg import PatchConfig
+
+    for name, job in pretrain.items():
+        if not METHODS.get(job.method).patch_based:
+            continue
+        pc = PatchConfig.from_params(job.method_params)
+        px = pc.patch_size or pc.geometry(job.image_size)[2]
+        for arch, spec in archs.items():
+            try:
+                count_flops(spec, px)
+            except ValueError as e:
+                raise ConfigError(f"config key 'methods': {name} ({job.method}) trains on {px}-px patches of "
+                                  f"{job.image_size}-px images, too small for architecture {arch} ({e}); set "
+                                  f"pretrain.method_params.{job.method}.patch_size, raise data.image_size or "
+                                  f"use a shallower architecture") from None
+
+
 def plan(cfg: dict) -> Plan:
     """Validate ``cfg`` (defaults filled in place) and resolve the whole study; raises :class:`ConfigError`
     naming the key at fault."""
@@ -638,6 +702,7 @@ def plan(cfg: dict) -> Plan:
         for m, mp in cfg["pretrain"]["method_params"].items():  # also those of methods the study does not run
             PretrainJob.build(m, image_size=d["image_size"], pretrain=cfg["pretrain"], method_params=mp)
         pretrain = {m: _pretrain_job(cfg, r) for m, r in runs.items()}
+        _check_patch_size(cfg, pretrain, nas.checkable(archs))
         probe, probe_exec = ProbeJob.build(cfg["probe"], cfg["analysis"]["bootstrap"])
     except ConfigError:
         raise
@@ -667,5 +732,5 @@ def plan(cfg: dict) -> Plan:
                 probe_exec=probe_exec, datasets=datasets, figures=figures, problems=problems, nas=nas)
 
 
-__all__ = ["DataRef", "FIGURES", "KNOB_KEYS", "STUDY_FIGURES", "knob_series", "run_knobs", "FeaturesExec", "FeaturesJob", "Plan", "PretrainExec", "PretrainJob",
+__all__ = ["DataRef", "FIGURES", "KNOB_KEYS", "STUDY_FIGURES", "knob_series", "run_knobs", "tsne_rows", "FeaturesExec", "FeaturesJob", "Plan", "PretrainExec", "PretrainJob",
            "ProbeExec", "ProbeJob", "dataset_ref", "exec_args", "parse_exec", "plan", "planned_figures", "split_stem"]

@@ -1,6 +1,7 @@
 # Stage 6: tidy tables, correlations across architectures, figures, provenance. Everything here is
 # listed in the Snakemake report (snakemake --report results/report.html).
 from archssl.plan import split_stem
+from archssl.staleness import code_digests, plan_targets
 
 MULTI_TAP = PLAN.probe.tap == "all" and len(PLAN.config["features"]["taps"]) >= 2
 # the plan's facts the figure captions state: sizes, the reference, the intervals' settings
@@ -22,6 +23,10 @@ FIGURE_FACTS = {
 # set aside as corrupt is rebuilt even when the probes that read it are up to date
 FEATURES = expand(f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5", method=METHOD_NAMES, arch=ARCHS,
                   dataset=DOWNSTREAM)
+# the t-SNE figure's feature files (and subsample), where the study varies the augmentation (else None)
+TSNE = PLAN.tsne()
+# the report's status section (archssl status): the study's artifacts, and today's code digest of each stage
+STATUS_TARGETS = plan_targets(PLAN)
 PROBES = expand(f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json", method=METHOD_NAMES, arch=ARCHS,
                 dataset=DOWNSTREAM)
 
@@ -42,7 +47,9 @@ rule study_manifest:
 
 rule tables:
     input:
-        manifest=rules.study_manifest.output,
+        # a path, not rules.study_manifest.output: a rule's output as input makes Snakemake hash the whole
+        # probes list once per input file (quadratic: seconds at 5,000 probes)
+        manifest=f"{RES}/study.json",
         probes=PROBES,
         specs=expand(f"{RES}/archs/{{arch}}.yaml", arch=ARCHS),
         metrics=expand(f"{RES}/pretrain/{{method}}/{{arch}}/metrics.csv", method=METHOD_NAMES, arch=ARCHS),
@@ -75,18 +82,26 @@ rule tables:
             else {}
         ),
         meta=f"{RES}/tables/study.json",
+        # what `archssl status` says: the results made by other code than today's, and the command rerunning them
+        status=report(f"{RES}/status.csv", category="Status", caption="../report/status.rst"),
+    params:
+        status=as_arg(STATUS_TARGETS),
+        # today's code of each stage: an edit to it (which reruns no stage) rewrites the status section
+        code=code_digests(STATUS_TARGETS),
     conda:
         CONDA_ENV
     log:
         f"{LOGS}/tables.log",
     shell:
-        "archssl tables --study {input.manifest} --out-dir $(dirname {output.accuracy}) 2> {log}"
+        "archssl tables --study {input.manifest} --out-dir $(dirname {output.accuracy}) 2> {log} && "
+        "archssl status --targets {params.status} --csv {output.status} 2>> {log}"
 
 
 rule figures:
     input:
         meta=rules.tables.output.meta,
         tables=rules.tables.output,
+        tsne=list(TSNE["files"].values()) if TSNE else [],
     output:
         [
             # grouped by method in the report (the study-wide ones on their own), captioned by figure kind
@@ -96,8 +111,17 @@ rule figures:
             for figure, method in [split_stem(stem)]
         ],
         [f"{RES}/figures/{stem}.pdf" for stem in PLAN.figures],
+        # the numbers behind each figure, by figure kind and stem (what its caption states)
+        numbers=f"{RES}/figures/numbers.json",
+        # the t-SNE coordinates and labels of every panel
+        **({"tsne": f"{RES}/figures/tsne.csv"} if TSNE else {}),
     params:
         out_dir=lambda wildcards, output: Path(output[0]).parent,
+        tsne=lambda wc: as_arg(TSNE or {}),
+        # read when the report renders the captions (snakemake.params.numbers); a function of the output, so
+        # not a rerun trigger
+        numbers=lambda wildcards, output: (json.loads(Path(output.numbers).read_text())
+                                           if Path(output.numbers).exists() else {}),
         # what the captions state (snakemake.params.study in workflow/report/figures/*.rst)
         study=FIGURE_FACTS,
     conda:
@@ -106,7 +130,7 @@ rule figures:
         f"{LOGS}/figures.log",
     shell:
         "archssl figures --tables-dir $(dirname {input.meta}) --out-dir {params.out_dir} --formats png pdf "
-        "2> {log}"
+        "--tsne {params.tsne} 2> {log}"
 
 
 rule provenance:

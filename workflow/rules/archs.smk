@@ -5,7 +5,7 @@ rule arch_spec:
     output:
         f"{RES}/archs/{{arch}}.yaml",
     params:
-        spec=lambda wc: as_arg(PLAN.archs[wc.arch]),
+        spec=per_job(lambda wc: as_arg(PLAN.archs[wc.arch])),
     wildcard_constraints:
         # nas-<search>: written from the search's genotype (nas.smk)
         arch="(?!nas-)[a-z0-9._-]+",

@@ -17,7 +17,7 @@ if config["features"]["group_datasets"]:
         output:
             expand(f"{RES}/features/{{{{method}}}}/{{{{arch}}}}/{{dataset}}.h5", dataset=DOWNSTREAM),
         params:
-            job=lambda wc: job_arg(PLAN.features[wc.method]),
+            job=per_job(lambda wc: stage_job_arg("features", wc.method)),
             datasets=" ".join(DOWNSTREAM),
         threads: threads_for("features")
         resources:
@@ -36,12 +36,13 @@ else:
     rule features:
         input:
             backbone=f"{RES}/pretrain/{{method}}/{{arch}}/backbone.pt",
-            data=lambda wc: dataset_input(PLAN.datasets[wc.dataset]),
+            data=per_job(lambda wc: dataset_input(PLAN.datasets[wc.dataset])),
         output:
             f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5",
         params:
-            job=lambda wc: job_arg(PLAN.features[wc.method].only([wc.dataset])),
-            datasets=lambda wc: wc.dataset,
+            job=per_job(lambda wc: stage_job_arg("features", wc.method, wc.dataset)),
+            # a pattern, not a function: no function call per job while the DAG is built
+            datasets="{dataset}",
         threads: threads_for("features")
         resources:
             **slurm_resources("features"),

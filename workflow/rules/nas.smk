@@ -25,7 +25,7 @@ if NAS_SEARCHES:
             trajectory=f"{RES}/nas/{{search}}/trajectory.csv",
             metrics=f"{RES}/nas/{{search}}/metrics.csv",
         params:
-            job=lambda wc: job_arg(NAS.searches[wc.search]),
+            job=lambda wc: stage_job_arg("nas", wc.search),
             out_dir=lambda wc, output: str(Path(output.genotype).parent),
         wildcard_constraints:
             search="[a-z0-9_]+",
@@ -97,6 +97,6 @@ if NAS_SEARCHES:
             f"{LOGS}/nas_figures.log",
         shell:
             "archssl nas-figures --study {input.study} --tables-dir $(dirname {input.accuracy}) "
-            "--out-dir {RES}/nas 2> {log}"
+            "--out-dir $(dirname $(dirname {output.table})) 2> {log}"
 
     NAS_TARGETS = rules.nas_figures.output

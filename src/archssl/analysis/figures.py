@@ -20,7 +20,11 @@ Per method (``<figure>_<method>``):
 For the study: ``ablations`` (each variant's mean change from its method), ``ranking_consistency`` (Kendall's
 W of the architecture ranking across methods and of the method ranking across architectures), ``negatives``,
 ``heads`` and ``augment`` (mean accuracy over datasets against the Good-practices knob, per method, with
-intervals over architectures).
+intervals over architectures), ``tsne`` (a t-SNE of frozen features of a few classes, one panel per run from
+weak to strong augmentation, with each panel's 5-NN accuracy and silhouette: :func:`tsne_figure`).
+
+Next to the figures, ``numbers.json`` holds the numbers behind each figure (``{figure: {stem: [line, ...]}}``,
+:func:`figure_numbers`): the figure's caption in the report states them (``snakemake.params.numbers``).
 """
 
 from __future__ import annotations
@@ -330,8 +334,8 @@ def depth(taps: pd.DataFrame, method: str):
         ax.tick_params(labelsize=7)
     _hide_unused(axes, len(datasets))
     _family_legend(fig, colors)
-    fig.suptitle(f"Probe accuracy by depth, mean over each family's architectures with bootstrap interval ({method})",
-                 fontsize=10)
+    fig.suptitle(f"Probe accuracy by depth, mean over each family's architectures ({method}); band: bootstrap "
+                 "interval over them (families of 2 or more)", fontsize=10)
     return fig
 
 
@@ -342,6 +346,8 @@ def width(acc: pd.DataFrame, method: str):
     info = acc.drop_duplicates("arch").set_index("arch")
     per_arch = pd.DataFrame({"mean": m.mean(axis=1)}).join(info[["family", "widen", "rep_size"]])
     fams = sorted(per_arch["family"].unique())
+    # the families that vary width or representation size (a family of one cell has nothing to compare)
+    fams = [f for f in fams if len(per_arch[per_arch["family"] == f].groupby(["widen", "rep_size"])) >= 2] or fams
     fig, axes = plt.subplots(1, len(fams), figsize=(4.2 * len(fams) + 1, 3.8), squeeze=False, layout="constrained")
     vmin, vmax = float(per_arch["mean"].min()), float(per_arch["mean"].max())
     im = None
@@ -367,8 +373,8 @@ def width(acc: pd.DataFrame, method: str):
         ax.grid(False)
         ax.set_title(f, fontsize=9)
     fig.colorbar(im, ax=list(axes.flat), shrink=0.8, pad=0.04, label="mean accuracy over datasets")
-    fig.suptitle(f"Width x representation size ({method}); cells: mean over architectures, n architectures",
-                 fontsize=10)
+    fig.suptitle(f"Width x representation size ({method}); cells: mean over architectures, n architectures; "
+                 "blank: no such architecture", fontsize=10)
     return fig
 
 
@@ -416,7 +422,7 @@ def ranking_consistency(cons: pd.DataFrame):
     for j, r in enumerate(rankings):
         s = cons[cons["ranking"] == r].set_index("dataset").reindex(datasets)
         x = np.arange(len(datasets)) + (j - 0.5) * width
-        bars = ax.bar(x, s["w"], width * 0.95, label=f"{r} (m={int(s['m'].max())}, n={int(s['n'].max())})")
+        bars = ax.bar(x, s["w"], width * 0.95, label=f"{r} ({int(s['m'].max())} raters, {int(s['n'].max())} items)")
         for xi, w, p in zip(x, s["w"], s["p_value"]):
             if np.isfinite(w):
                 ax.text(xi, w + 0.02, f"p={p:.2g}", ha="center", va="bottom", fontsize=6, rotation=90)
@@ -438,8 +444,9 @@ def _knob_panel(ax, k: pd.DataFrame, knob: str, xlabel: str) -> None:
             levels = list(dict.fromkeys(k.sort_values(["order", "level"])["level"]))
             x = np.array([levels.index(v) for v in g["level"]], dtype=float)
             ax.set_xticks(range(len(levels)), levels, rotation=20, ha="right", fontsize=8)
+        # the heads are categories: markers, no line between them
         ax.errorbar(x, g["mean"], yerr=_yerr(g["mean"], g["ci_lo"], g["ci_hi"]), marker="o", capsize=3,
-                    color=colors[method], label=method)
+                    color=colors[method], label=method, linestyle="none" if knob == "heads" else "-")
     if knob == "negatives":
         _log_axis(ax)
     ax.set_xlabel(xlabel, fontsize=8)
@@ -454,14 +461,257 @@ def knob_figure(knobs: pd.DataFrame, which: tuple[str, ...], titles: dict):
     fig, axes = _grid(len(present), cols=2, w=4.6, h=3.6)
     for ax, w in zip(axes.flat, present):
         _knob_panel(ax, k[k["knob"] == w], w, titles[w])
-        ax.set_title(titles[w], fontsize=9)
+        ax.set_title(KNOB_PANEL[w], fontsize=9)
     n = int(k["n"].max()) if len(k) else 0
-    fig.suptitle(f"Mean accuracy over datasets, bars: bootstrap interval over {n} architectures", fontsize=10)
+    bars = (f"bars: bootstrap interval over {n} architectures" if n >= 2
+            else f"no interval: {n} architecture")
+    fig.suptitle(f"Mean accuracy over datasets per run, {bars}", fontsize=10)
     return fig
 
 
 KNOB_TITLES = {"negatives": "negatives per query K (log scale)", "heads": "projection head",
-               "crop": "crop area min-max (fraction of the image)", "jitter": "colour-jitter strength"}
+               "crop": "crop area min-max, fraction of the image (smaller: stronger)",
+               "jitter": "colour-jitter strength (larger: stronger)"}
+KNOB_PANEL = {"negatives": "Number of negatives", "heads": "Projection head", "crop": "Crop", "jitter": "Colour jitter"}
+
+
+# ------------------------------------------------------------------------------------------------ t-SNE
+
+TSNE_K = 5  # neighbours of the kNN scores
+
+
+def _knn_loo(X: np.ndarray, y: np.ndarray, k: int = TSNE_K, metric: str = "euclidean") -> float:
+    """Leave-one-out k-nearest-neighbour accuracy (majority vote, ties to the smallest label)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(X) - 1)
+    nn = NearestNeighbors(n_neighbors=k + 1, metric=metric).fit(X)
+    _, idx = nn.kneighbors(X)
+    votes = []
+    for i, row in enumerate(idx):
+        row = [j for j in row if j != i][:k]
+        votes.append(np.bincount(y[row], minlength=int(y.max()) + 1).argmax())
+    return float(np.mean(np.array(votes) == y))
+
+
+def _tsne_labels(y: np.ndarray) -> np.ndarray:
+    """Class per image: the label, or for multi-hot labels the single positive class (-1: none or several)."""
+    if y.ndim == 1:
+        return y.astype(np.int64)
+    single = y.sum(axis=1) == 1
+    return np.where(single, y.argmax(axis=1), -1).astype(np.int64)
+
+
+def tsne_embed(spec: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The t-SNE of every run of ``spec`` (:meth:`archssl.plan.Plan.tsne`): the same test images for every run
+    (the ``classes`` most frequent classes of the first run's test split, ``per_class`` images of each drawn
+    with the spec's seed), features standardised, reduced by PCA to at most 50 dimensions, then scikit-learn's
+    TSNE (PCA init, seeded). Returns the points (run, index, label, x, y) and per run the scores: 5-NN
+    leave-one-out accuracy in the 2-D embedding (``knn_2d``), the silhouette of the classes in it
+    (``silhouette_2d``) and the 5-NN accuracy in the feature space itself (cosine, ``knn_features``)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.metrics import silhouette_score
+
+    from archssl.evaluate.featurestore import read_features
+
+    files, seed = spec["files"], int(spec["seed"])
+    names = list(files)
+    first = read_features(files[names[0]], spec.get("tap"), splits=("test",))["test"]
+    labels = _tsne_labels(first.y)
+    counts = pd.Series(labels[labels >= 0]).value_counts()
+    counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+    chosen = sorted(int(c) for c in counts.index[: int(spec["classes"])])
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in chosen:
+        members = first.indices[labels == c]
+        take = min(int(spec["per_class"]), len(members))
+        keep.extend(sorted(rng.choice(members, size=take, replace=False).tolist()))
+    keep = np.array(sorted(keep), dtype=np.int64)
+    points, scores = [], []
+    for name in names:
+        split = read_features(files[name], spec.get("tap"), splits=("test",))["test"]
+        pos = pd.Series(np.arange(len(split.indices)), index=split.indices)
+        rows = pos.reindex(keep)
+        if rows.isna().any():
+            raise ValueError(f"{files[name]}: test images {keep[rows.isna().values][:5].tolist()} of "
+                             f"{files[names[0]]} are missing")
+        X = split.X[rows.values.astype(np.int64)].astype(np.float64)
+        y = _tsne_labels(split.y)[rows.values.astype(np.int64)]
+        std = X.std(axis=0)
+        Z = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+        Z = PCA(n_components=min(50, Z.shape[1], len(Z)), random_state=seed).fit_transform(Z)
+        emb = TSNE(n_components=2, perplexity=min(30.0, (len(Z) - 1) / 3.0), init="pca", learning_rate="auto",
+                   random_state=seed).fit_transform(Z)
+        Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        scores.append({"run": name, "n": len(y), "classes": len(chosen), "knn_2d": _knn_loo(emb, y),
+                       "silhouette_2d": float(silhouette_score(emb, y)),
+                       "knn_features": _knn_loo(Xn, y, metric="cosine")})
+        points.append(pd.DataFrame({"run": name, "index": keep, "label": y, "x": emb[:, 0], "y": emb[:, 1]}))
+    return pd.concat(points, ignore_index=True), pd.DataFrame(scores)
+
+
+def tsne_figure(points: pd.DataFrame, scores: pd.DataFrame, spec: dict):
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    rows = spec["rows"]
+    cols = max(len(r["runs"]) for r in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(3.0 * cols, 3.1 * len(rows) + 0.9), squeeze=False,
+                             layout="constrained")
+    colors = _palette(points["label"])
+    sc = scores.set_index("run")
+    for i, r in enumerate(rows):
+        for j in range(cols):
+            ax = axes[i, j]
+            if j >= len(r["runs"]):
+                ax.set_visible(False)
+                continue
+            name, level = r["runs"][j], r["levels"][j]
+            p = points[points["run"] == name]
+            ax.scatter(p["x"], p["y"], s=7, c=[colors[v] for v in p["label"]], alpha=0.85, linewidths=0)
+            s_ = sc.loc[name]
+            ax.set_title(f"{name}\n{level}", fontsize=8)
+            ax.text(0.02, 0.02, f"5-NN {s_['knn_2d']:.2f}, silhouette {s_['silhouette_2d']:.2f}",
+                    transform=ax.transAxes, fontsize=7, va="bottom",
+                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel("t-SNE 1", fontsize=7)
+            ax.set_ylabel(f"{r['method']}, {r['knob']}: t-SNE 2" if j == 0 else "t-SNE 2", fontsize=7)
+    handles = [Line2D([], [], marker="o", linestyle="", color=c, label=f"class {k}") for k, c in colors.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 8), fontsize=8, frameon=False)
+    n = int(scores["n"].max())
+    fig.suptitle(f"t-SNE of frozen features of {spec['arch']} on {spec['dataset']} ({n} test images, "
+                 f"{int(scores['classes'].max())} classes)\naugmentation from weak (left) to strong (right); "
+                 "5-NN: leave-one-out accuracy in the 2-D embedding", fontsize=9)
+    return fig
+
+
+# ---------------------------------------------------------------------------------- numbers of the captions
+
+
+def _f(v, fmt=".3f") -> str:
+    return f"{v:{fmt}}" if v is not None and np.isfinite(v) else "n/a"
+
+
+def _ci(v, lo, hi, fmt=".3f") -> str:
+    if not np.isfinite(v):
+        return "n/a"
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]" if np.isfinite(lo) and np.isfinite(hi) else f"{v:{fmt}}"
+
+
+def _p(p) -> str:
+    return f"p = {p:.2g}" if p is not None and np.isfinite(p) else "p n/a"
+
+
+def _name(s) -> str:
+    return f"``{s}``"
+
+
+def _text(s) -> str:
+    """Free text (a variant's note) escaped for RST."""
+    s = str(s).replace("\\", "\\\\")
+    for ch in "*`|_[]":
+        s = s.replace(ch, "\\" + ch)
+    return s
+
+
+def figure_numbers(name: str, method: str, acc: pd.DataFrame, t: dict, tsne_scores: pd.DataFrame | None = None,
+                   spec: dict | None = None) -> list[str]:
+    """The numbers behind one figure, one short line each, as its caption states them (RST: names literal).
+    Accuracies and gains to 3 decimals, coefficients to 2 (as the figures print them), p-values to 2
+    significant digits."""
+    out = []
+    if name == "corr_heatmap":
+        c = t["correlations"]
+        c = c[(c["method"] == method) & (c["family"] == "all")]
+        for (a, b), g in c.groupby(["dataset_a", "dataset_b"], sort=True):
+            if a >= b:
+                continue
+            g = g.set_index("kind")
+            parts = [f"{k} {_ci(g.loc[k, 'value'], g.loc[k, 'ci_lo'], g.loc[k, 'ci_hi'], '.2f')}"
+                     for k in ("pearson", "spearman") if k in g.index]
+            out.append(f"{_name(a)} / {_name(b)}: {', '.join(parts)} (n = {int(g['n'].max())})")
+    elif name in ("vs_reference", "pretext_vs_downstream"):
+        if name == "vs_reference":
+            c = t["correlations"]
+            c = c[(c["method"] == method) & (c["family"] == "all") & (c["kind"] == "spearman")]
+            ref = spec["reference"]
+            c = c[c["dataset_a"] == ref].rename(columns={"dataset_b": "dataset"})
+        else:
+            c = t["pretext_correlations"]
+            c = c[(c["method"] == method) & (c["kind"] == "spearman")]
+        for r in c.sort_values("dataset").itertuples():
+            out.append(f"{_name(r.dataset)}: rho = {_ci(r.value, r.ci_lo, r.ci_hi, '.2f')}, {_p(r.p_value)} "
+                       f"(n = {int(r.n)})")
+    elif name == "acc_vs_params":
+        from scipy.stats import spearmanr
+
+        d = acc[(acc["method"] == method) & acc["primary"]].drop_duplicates(["arch", "dataset", "tap"])
+        d = d.groupby(["arch", "dataset"], sort=True).tail(1)
+        for ds, g in d.groupby("dataset", sort=True):
+            line = f"{_name(ds)}: accuracy {_f(g['value'].min())}-{_f(g['value'].max())} over {len(g)} architectures"
+            if len(g) >= 3 and g["value"].nunique() > 1 and g["params"].nunique() > 1:
+                rho, p = spearmanr(g["params"], g["value"])
+                line += f", Spearman rho with parameters {_f(rho, '.2f')} ({_p(p)})"
+            out.append(line)
+    elif name == "honesty":
+        h = t["honesty"]
+        for r in h[h["method"] == method].sort_values("dataset").itertuples():
+            out.append(f"{_name(r.dataset)}: gain {_ci(r.mean_gain, r.ci_lo, r.ci_hi, '+.3f')}, wins "
+                       f"{int(r.wins)}/{int(r.n)}, Wilcoxon {_p(r.wilcoxon_p)}")
+    elif name == "topk":
+        k = t["topk"]
+        for ds, g in k[k["method"] == method].groupby("dataset", sort=True):
+            parts = [f"top-{int(r.k)} {_f(r.overlap, '.2f')} (chance {_f(r.k / r.n, '.2f')})"
+                     for r in g.sort_values("k").itertuples()]
+            out.append(f"{_name(ds)}: {', '.join(parts)}")
+    elif name == "depth":
+        k = t["taps"]
+        k = k[k["method"] == method]
+        for (ds, fam), g in k.groupby(["dataset", "family"], sort=True):
+            parts = [f"{r.tap} {_ci(r.mean, r.ci_lo, r.ci_hi)}" for r in g.sort_values("depth").itertuples()]
+            out.append(f"{_name(ds)}, {fam}: {', '.join(parts)}")
+    elif name == "width":
+        m = primary_matrix(acc, method).dropna()
+        info = acc.drop_duplicates("arch").set_index("arch")
+        per_arch = pd.DataFrame({"mean": m.mean(axis=1)}).join(info[["family", "widen", "rep_size"]])
+        cell = per_arch.groupby(["family", "widen", "rep_size"])["mean"].agg(["mean", "count"]).reset_index()
+        drawn = [f for f, g in cell.groupby("family") if len(g) >= 2] or list(cell["family"].unique())
+        for r in cell[cell["family"].isin(drawn)].itertuples():
+            out.append(f"{r.family} widen {r.widen:g}, representation {int(r.rep_size)}: {_f(r.mean)} "
+                       f"(n = {int(r.count)})")
+    elif name == "ablations":
+        a = t["ablations"]
+        for v in dict.fromkeys(a["variant"]):
+            g = a[a["variant"] == v]
+            sig = int((g["wilcoxon_p"] < 0.05).sum()) if "wilcoxon_p" in g else 0
+            out.append(f"{_name(v)} ({_text(g['change'].iloc[0])}): mean change {_f(g['mean_delta'].mean(), '+.3f')} over "
+                       f"{len(g)} datasets, wins/losses {int(g['wins'].sum())}/{int(g['losses'].sum())} of "
+                       f"{int(g['n'].sum())}, Wilcoxon p < 0.05 on {sig}")
+    elif name == "ranking_consistency":
+        c = t["consistency"]
+        for r in c.itertuples():
+            out.append(f"{r.ranking}, {_name(r.dataset)}: W = {_f(r.w, '.2f')}, {_p(r.p_value)} "
+                       f"(m = {int(r.m)}, n = {int(r.n)})")
+    elif name in ("negatives", "heads", "augment"):
+        which = {"negatives": ("negatives",), "heads": ("heads",), "augment": ("crop", "jitter")}[name]
+        k = t["knobs"]
+        k = k[(k["dataset"] == "mean") & k["knob"].isin(which)]
+        for (knob, meth), g in k.groupby(["knob", "method"], sort=True):
+            parts = [f"{r.level} {_ci(r.mean, r.ci_lo, r.ci_hi)}" for r in g.sort_values(["order", "level"]).itertuples()]
+            out.append(f"{knob}, {_name(meth)}: {', '.join(parts)} (n = {int(g['n'].max())})")
+    elif name == "tsne" and tsne_scores is not None:
+        sc = tsne_scores.set_index("run")
+        for r in spec["rows"]:
+            for run, level in zip(r["runs"], r["levels"]):
+                s_ = sc.loc[run]
+                out.append(f"{_name(run)} ({level}): 5-NN {_f(s_['knn_2d'], '.2f')} and silhouette "
+                           f"{_f(s_['silhouette_2d'], '.2f')} in 2-D, 5-NN {_f(s_['knn_features'], '.2f')} in the "
+                           f"feature space")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- driver
@@ -474,7 +724,10 @@ def _read(tables_dir: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def make_figures(tables_dir: Path, out_dir: Path, formats=FORMATS) -> list[Path]:
+def make_figures(tables_dir: Path, out_dir: Path, formats=FORMATS, tsne: dict | None = None) -> list[Path]:
+    """Draw the figures the tables' ``study.json`` plans, in every format, and ``numbers.json`` (the numbers
+    of each figure's caption); ``tsne`` is :meth:`archssl.plan.Plan.tsne` (the t-SNE figure's feature files),
+    and with it ``tsne.csv`` (the points of every panel). Returns the figure files."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -501,7 +754,18 @@ def make_figures(tables_dir: Path, out_dir: Path, formats=FORMATS) -> list[Path]
         "negatives": lambda m: knob_figure(t["knobs"], ("negatives",), KNOB_TITLES),
         "heads": lambda m: knob_figure(t["knobs"], ("heads",), KNOB_TITLES),
         "augment": lambda m: knob_figure(t["knobs"], ("crop", "jitter"), KNOB_TITLES),
+        "tsne": lambda m: tsne_figure(tsne_points, tsne_scores, tsne),
     }
+    tsne = tsne or None
+    tsne_points = tsne_scores = None
+    if "tsne" in meta["figures"]:
+        if not tsne:
+            raise ValueError("the plan draws the t-SNE figure, but no t-SNE spec (--tsne) was given")
+        tsne_points, tsne_scores = tsne_embed(tsne)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out_dir / "tsne.csv") as tmp:
+            tsne_points.to_csv(tmp, index=False)
+    numbers: dict[str, dict[str, list[str]]] = {}
     needs = {"pretext_vs_downstream": "pretext", "topk": "topk", "depth": "taps", "ranking_consistency": "consistency",
              "negatives": "knobs", "heads": "knobs", "augment": "knobs", "ablations": "ablations"}
     written = []
@@ -515,5 +779,10 @@ def make_figures(tables_dir: Path, out_dir: Path, formats=FORMATS) -> list[Path]
         paths = [out_dir / f"{stem}.{fmt}" for fmt in formats]
         _save(drawers[name](method), paths)
         written.extend(paths)
+        numbers.setdefault(name, {})[stem] = figure_numbers(name, method, acc, t, tsne_scores,
+                                                            {**meta, **(tsne or {})})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "numbers.json") as tmp:
+        tmp.write_text(json.dumps(numbers, indent=1))
     log.info("figures: %d files -> %s", len(written), out_dir)
     return written

@@ -49,6 +49,10 @@ Written to ``out_dir``:
     changes only the seed measures seed noise), with ties, the interval of the mean delta and the paired tests
     as in ``honesty.csv``.
 
+Every file read is checked first (:mod:`archssl.integrity`): a probe JSON (its digest, keys and metrics in
+[0, 1]), a metrics CSV, an architecture spec (its content must give the arch id of its name); one that fails
+is set aside as ``<name>.corrupt``, so that the workflow's rerun rebuilds it, and the error names it.
+
 Every interval takes ``analysis.bootstrap`` (n_resamples, confidence, seed) from the manifest; each cell's
 seed is ``stats.stable_seed`` of that seed and the cell's names, so adding a dataset or method leaves the other
 cells' intervals as they are.
@@ -58,12 +62,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from itertools import combinations, product
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+
+from archssl.integrity import CorruptArtifact, read_json, read_metrics, read_probe_result, read_spec, set_aside
 
 from archssl.utils import METRICS_STANDARD_COLUMNS as STANDARD_COLUMNS
 from archssl.utils import atomic_path
@@ -71,6 +77,16 @@ from archssl.utils import atomic_path
 log = logging.getLogger("archssl.tables")
 
 CORRELATIONS = ("pearson", "spearman", "kendall")
+
+
+def _checked(read, path: Path, **kw):
+    """``read(path, **kw)`` (a validating reader of :mod:`archssl.integrity`); a stage output that fails its
+    check is set aside as ``<name>.corrupt`` (the workflow's rerun rebuilds it) and the error names it."""
+    try:
+        return read(path, **kw)
+    except CorruptArtifact as e:
+        dest = set_aside(path)
+        raise CorruptArtifact(f"{e}; set aside as {dest.name}: rerun to rebuild it") from e
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -83,8 +99,8 @@ def _arch_info(archs_dir: Path, arch: str, image_size: int, cache: dict) -> dict
         from archssl.archs import count_flops, count_params
 
         path = archs_dir / f"{arch}.yaml"
-        with open(path) as f:
-            spec = yaml.safe_load(f)
+        # a content-derived id (`<readable>-<6 hex>`, archssl.archs.arch_id) must match the spec it names
+        spec = _checked(read_spec, path, expect_id=arch if re.search(r"-[0-9a-f]{6}$", arch) else None)
         from archssl.archs import normalize, out_dim
 
         cache[arch] = {"family": spec["family"], "params": int(count_params(spec)),
@@ -95,9 +111,15 @@ def _arch_info(archs_dir: Path, arch: str, image_size: int, cache: dict) -> dict
 
 def accuracy_table(probe_files: list[Path], archs_dir: Path, image_size: int) -> pd.DataFrame:
     rows, cache = [], {}
-    for path in probe_files:
-        with open(path) as f:
-            doc = json.load(f)
+    docs, bad = [], []
+    for path in probe_files:  # every bad file is named (and set aside) at once: one rerun rebuilds them all
+        try:
+            docs.append(_checked(read_probe_result, path))
+        except CorruptArtifact as e:
+            bad.append(str(e))
+    if bad:
+        raise CorruptArtifact("\n".join(bad))
+    for doc in docs:
         info = _arch_info(archs_dir, doc["arch"], image_size, cache)
         for r in doc["results"]:
             ci = r.get("test_ci") or {}
@@ -410,7 +432,7 @@ def pretext_table(pretrain_dir: Path, acc: pd.DataFrame) -> pd.DataFrame:
         path = pretrain_dir / r.method / r.arch / "metrics.csv"
         if not path.exists():
             continue
-        m = pd.read_csv(path)
+        m = _checked(read_metrics, path)
         last = m.iloc[-1]
         extra = [c for c in m.columns if c not in STANDARD_COLUMNS]
         rows.append({"method": r.method, "arch": r.arch, "family": r.family, "params": r.params,
@@ -433,8 +455,8 @@ def probe_paths(probes: list[str] | dict) -> list[Path]:
 
 def build_tables(study: Path, out_dir: Path) -> dict[str, pd.DataFrame]:
     """``study``: the manifest JSON the workflow writes (probe files, folders, baseline, image size)."""
-    with open(study) as f:
-        man = json.load(f)
+    man = read_json(study, "study manifest", ("probes", "archs_dir", "pretrain_dir", "image_size", "baseline",
+                                               "reference"))
     probe_files = probe_paths(man["probes"])
     acc = accuracy_table(probe_files, Path(man["archs_dir"]), int(man["image_size"]))
     boot = _boot(man.get("bootstrap"))

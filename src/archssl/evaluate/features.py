@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from archssl.evaluate.featurestore import FeatureWriter
+from archssl.integrity import CorruptArtifact, set_aside
 from archssl.methods.patches import PatchConfig, patch_average_features
 from archssl.train.augment import normalize, to_float
 from archssl.utils import select_device
@@ -80,7 +81,11 @@ def run_features_job(job, backbone_path: Path, datasets: Sequence[str], outs: Se
                      arch: str | None = None) -> list[Path]:
     """Run the features job ``job`` (:class:`archssl.plan.FeaturesJob`) of the backbone at
     ``backbone_path``: one HDF5 file per name of ``datasets`` (each one of ``job.datasets``) at the matching
-    ``outs`` path, as ``exe`` (:class:`archssl.plan.FeaturesExec`) says."""
+    ``outs`` path, as ``exe`` (:class:`archssl.plan.FeaturesExec`) says.
+
+    The backbone is checked first (:func:`archssl.train.loop.load_backbone`); one that fails is set aside
+    as ``backbone.pt.corrupt`` (so the workflow's rerun rebuilds it) and :class:`archssl.integrity.CorruptArtifact`
+    raised, naming it."""
     from archssl.data import get_dataset
     from archssl.plan import FeaturesExec
     from archssl.train.loop import load_backbone
@@ -90,7 +95,13 @@ def run_features_job(job, backbone_path: Path, datasets: Sequence[str], outs: Se
     exe = exe or FeaturesExec()
     if len(datasets) != len(outs):
         raise ValueError(f"{len(datasets)} datasets but {len(outs)} output files")
-    net, state = load_backbone(backbone_path)
+    try:
+        net, state = load_backbone(backbone_path)
+    except CorruptArtifact as e:
+        # unreadable, altered since it was written, or non-finite: never turned into features; set aside so
+        # that the workflow's rerun rebuilds it (its pretraining reruns)
+        dest = set_aside(backbone_path)
+        raise CorruptArtifact(f"{e}; set aside as {dest.name}: rerun to rebuild it") from e
     patches = PatchConfig.from_params(job.patches) if job.patches is not None else None
     # what the backbone saw: the full image (ImageNet-normalised) or the mean over evaluation patches
     inputs = ({"input": "full_image", "normalize": "imagenet"} if patches is None else

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from archssl.analysis.stats import stable_seed
 from archssl.evaluate.featurestore import CorruptFeatureFile, FeatureFileError, list_taps, read_features
+from archssl.integrity import seal_json, set_aside
 from archssl.staleness import stage_digest
 from archssl.utils import code_version, write_json
 
@@ -42,9 +43,9 @@ def run_probe(features: Path, out: Path, job, exe=None) -> dict:
         t0 = time.perf_counter()
         try:
             fs = read_features(features, tap=tap)
-        except CorruptFeatureFile:
-            features.replace(features.with_name(features.name + ".corrupt"))  # kept for inspection; rebuilt
-            raise
+        except CorruptFeatureFile as e:
+            dest = set_aside(features)  # kept for inspection; the workflow's rerun rebuilds it
+            raise CorruptFeatureFile(f"{e}; set aside as {dest.name}: rerun to rebuild it") from e
         attrs = fs.attrs
         probe = make_probe(job.name, **job.params, device=exe.device, num_threads=exe.num_threads)
         num_classes = int(attrs.get("num_classes") or 0) or None
@@ -65,5 +66,6 @@ def run_probe(features: Path, out: Path, job, exe=None) -> dict:
         "results": results, "features": str(features), "code_version": code_version(),
         "code_digest": stage_digest("probe"),
     }
+    doc = seal_json(doc)  # its digest: the tables job checks it (archssl.integrity.read_probe_result)
     write_json(out, doc)
     return doc

@@ -26,7 +26,7 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     tp, op = list(target.parameters()), list(online.parameters())
     if len(tp) != len(op):
         raise ValueError("ema_update: target and online modules differ in structure")
-    if momentum == 1.0:
+    if momentum == 1.0 or not tp:  # no parameters (e.g. MoCo's head of kind none): nothing to average
         return
     torch._foreach_mul_(tp, momentum)
     torch._foreach_add_(tp, [o.detach().to(t.dtype) for t, o in zip(tp, op)], alpha=1.0 - momentum)

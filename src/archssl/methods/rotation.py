@@ -6,7 +6,7 @@ batch of N images gives 4N examples with labels 0, 1, 2, 3. ``mode: random``: on
 uniformly. Label r means ``torch.rot90(view, r, dims=(2, 3))`` (r quarter turns counter-clockwise). The
 classifier is a linear layer on the backbone features (the network's logits layer in the Revisiting code);
 ``head`` may put another head before it (default none, as in the papers; on the 32-px mini suite a 2-layer
-MLP head kept the backbone's last layer from specialising to the pretext, see config/presets/mini_methods.yaml).
+MLP head kept the backbone's last layer from specialising to the pretext, see config/studies/mini_methods.yaml).
 
 method_params: ``mode`` all | random, ``head`` {kind: none}. Pretext metric ``rotation_acc``.
 Views need square crops (the loop's are ``image_size`` x ``image_size``).

@@ -41,10 +41,12 @@ def cmd_nas_search(a) -> None:
 def cmd_nas_spec(a) -> None:
     import yaml
 
-    from archssl.archs import arch_id, load_spec
+    from archssl.archs import arch_id, normalize
+    from archssl.integrity import read_spec
     from archssl.utils import atomic_path
 
-    spec = load_spec(a.genotype)
+    # the search's genotype, checked on read (a malformed file: an error naming it)
+    spec = normalize(read_spec(a.genotype), source=str(a.genotype))
     out = Path(a.out)
     with atomic_path(out) as tmp:
         tmp.write_text(f"# {out.stem}: the architecture derived by {a.genotype} ({arch_id(spec)})\n"

@@ -25,6 +25,7 @@ sampled from per-block probabilities ``p_b`` is ``size(R) + sum_b p_b . delta_b`
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -246,10 +247,29 @@ def _trace(spec: dict, image_size: int) -> Tracer:
     return t
 
 
+#: build_space's results by (space, ops, image size): planning a study builds each search's space several
+#: times (settings check, plan, two searches of one space), each build traces ~500 networks
+_SPACES: dict[str, SearchSpace] = {}
+
+
 def build_space(space: dict | None = None, ops: list[str] | tuple[str, ...] = PROXYLESS_OPS, image_size: int = 32,
                 where: str = "nas") -> SearchSpace:
     """The search space: :data:`PROXYLESS_SPACE` overridden by ``space``, candidate ``ops`` per block, costs
-    at ``image_size``. Errors are :class:`NASSettingsError` naming ``where.space`` / ``where.ops``."""
+    at ``image_size``. Errors are :class:`NASSettingsError` naming ``where.space`` / ``where.ops``. Built once
+    per (space, ops, image size) and process; each call returns its own copy."""
+    try:
+        key = json.dumps([space, list(ops) if isinstance(ops, (list, tuple)) else ops, image_size], sort_keys=True)
+    except (TypeError, ValueError):
+        key = None
+    if key is not None and key in _SPACES:
+        return copy.deepcopy(_SPACES[key])
+    sp = _build_space(space, ops, image_size, where)
+    if key is not None:
+        _SPACES[key] = copy.deepcopy(sp)
+    return sp
+
+
+def _build_space(space, ops, image_size, where) -> SearchSpace:
     space = {} if space is None else space
     if not isinstance(space, dict):
         raise NASSettingsError(f"{where}.space", f"expected a mapping of mobilenetv2 spec fields, got {space!r}")

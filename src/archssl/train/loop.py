@@ -4,14 +4,17 @@ Outputs in ``out_dir``:
 - ``checkpoint.pt``: full training state (model, optimiser, epoch, step, config hash), written atomically every
   ``checkpoint_every`` epochs, and mid-epoch at the first step boundary after ``checkpoint_minutes`` of
   wall-clock time since the last one, or after SIGTERM/SIGUSR1 (then the run exits with
-  :data:`PREEMPTED_EXIT`); the checkpoint it replaces is kept as ``checkpoint.prev.pt`` (the fallback when
-  the newest is unreadable). A rerun with the same config resumes from it, mid-epoch included: a mid-epoch
-  checkpoint also holds the epoch's running sums and the state of torch's global generator (and CUDA's) and
-  of the augmentation generator at that step, and the rerun skips the steps already done;
+  :data:`PREEMPTED_EXIT`); the checkpoint it replaces is kept as ``checkpoint.prev.pt``. Both carry a content
+  digest (:mod:`archssl.integrity`), checked on resume: a checkpoint that is unreadable, altered since it was
+  written or holds NaN/inf weights is set aside as ``checkpoint.pt.corrupt`` (or ``.prev.pt.corrupt``), and
+  the run falls back to the other one or to a fresh start, logging which. A rerun with the same config
+  resumes from it, mid-epoch included: a mid-epoch checkpoint also holds the epoch's running sums and the
+  state of torch's global generator (and CUDA's) and of the augmentation generator at that step, and the
+  rerun skips the steps already done;
 - ``metrics.csv``: one row per epoch (loss, the method's pretext metric, lr, images/s, seconds, and the steps
   skipped for non-finite gradients); :data:`STANDARD_COLUMNS` are the columns every method writes;
-- ``backbone.pt``: the final backbone weights plus provenance, written last and atomically: its presence
-  means the run finished.
+- ``backbone.pt``: the final backbone weights plus provenance and a content digest, written last and
+  atomically: its presence means the run finished. :func:`load_backbone` checks it on every read.
 
 Randomness is derived from (seed, epoch): the data order, the augmentation parameters and torch's global
 generator (which methods use for their own sampling: negatives, rotations, dropout, patch permutations) are
@@ -55,12 +58,13 @@ from archssl.train.compile import maybe_compile
 from archssl.plan import PretrainExec, PretrainJob
 from archssl.train.optim import build_optimizer, lr_at
 from archssl.utils import METRICS_STANDARD_COLUMNS as STANDARD_COLUMNS  # noqa: F401 (part of this module's API)
+from archssl.integrity import DIGEST_KEY, CorruptArtifact, load_sealed, save_sealed, set_aside
 from archssl.staleness import stage_digest
 from archssl.utils import atomic_path, code_version, select_device, seed_everything, stable_hash
 
 log = logging.getLogger("archssl.pretrain")
 
-CKPT_FORMAT = 2
+CKPT_FORMAT = 3  # 3: a content digest (archssl.integrity) in checkpoints and backbone.pt
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -248,28 +252,49 @@ def _set_rng_state(state: dict, device, view: ViewMaker) -> None:
 
 
 def _save_checkpoint(state: dict, ckpt_path: Path, prev_path: Path) -> None:
-    """Write ``state`` atomically onto ``ckpt_path``, keeping the one it replaces as ``prev_path`` (a rerun
-    falls back to it if the newest is unreadable)."""
+    """Write ``state`` atomically onto ``ckpt_path`` with its content digest (:func:`archssl.integrity.save_sealed`),
+    keeping the one it replaces as ``prev_path`` (a rerun falls back to it if the newest fails its check)."""
     if ckpt_path.exists():
         os.replace(ckpt_path, prev_path)
-    with atomic_path(ckpt_path) as tmp:
-        torch.save(state, tmp)
+    save_sealed(state, ckpt_path)
 
 
-def _load_checkpoint(paths: list[Path], fp: str, device):
-    """The first of ``paths`` that is readable and written for fingerprint ``fp`` (None: none is)."""
-    for path in paths:
-        if not path.exists():
-            continue
+#: what a checkpoint must hold, and the parts of it that must be finite
+CKPT_KEYS = ("format", "fingerprint", "epoch", "step", "metrics", "model", "optimizer")
+CKPT_FINITE = ("model", "optimizer")
+
+
+def _load_checkpoint(paths: list[Path], fp: str, device) -> tuple[tuple[Path, dict] | None, list[Path]]:
+    """(path, state) of the first of ``paths`` that passes its check (:func:`archssl.integrity.load_sealed`:
+    readable, the content its digest says, finite weights) and was written for fingerprint ``fp`` (None:
+    none is), and the paths that failed the check (the caller sets them aside). Each rejection is logged
+    naming the file and what happens instead."""
+    bad: list[Path] = []
+    present = [p for p in paths if p.exists()]
+    for i, path in enumerate(present):
+        instead = (f"trying {present[i + 1].name}" if i + 1 < len(present) else
+                   "starting from scratch (epoch 1)")
         try:
-            state = torch.load(path, map_location=device, weights_only=False)
-        except Exception as e:  # noqa: BLE001 - a truncated or corrupt file: try the previous one
-            log.warning("ignoring %s: unreadable (%s)", path, e)
+            state, _ = load_sealed(path, "checkpoint", finite=CKPT_FINITE, required=("format",),
+                                   map_location=device, legacy="ignore")
+        except CorruptArtifact as e:
+            log.warning("%s; %s", e, instead)
+            bad.append(path)
             continue
-        if state.get("fingerprint") == fp and state.get("format") == CKPT_FORMAT:
-            return path, state
-        log.warning("ignoring %s: it was written for a different config or format", path)
-    return None
+        if state.get("format") != CKPT_FORMAT or DIGEST_KEY not in state:
+            log.warning("%s: a checkpoint of an older archssl (format %s, no content digest) is not resumed "
+                        "from; %s", path, state.get("format"), instead)
+            continue
+        if state.get("fingerprint") != fp:
+            log.warning("%s: written for a different config; %s", path, instead)
+            continue
+        missing = [k for k in CKPT_KEYS if k not in state]
+        if missing:
+            log.warning("%s: not a valid checkpoint (lacks %s); %s", path, ", ".join(missing), instead)
+            bad.append(path)
+            continue
+        return (path, state), bad
+    return None, bad
 
 
 def pretrain(spec: dict, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec | None = None,
@@ -337,7 +362,11 @@ def _pretrain(spec, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec,
         params = [p for p in model.parameters() if p.requires_grad]
         opt = build_optimizer(params, cfg.optimizer, cfg.batch_size)
         base_lr = opt.param_groups[0]["lr"]
-        found = _load_checkpoint([ckpt_path, prev_path], fp, device)
+        found, bad = _load_checkpoint([ckpt_path, prev_path], fp, device)
+        D.barrier()  # every rank has read the files before rank 0 sets the bad ones aside
+        if main:
+            for path in bad:  # never rotated into checkpoint.prev.pt by the next save; kept for inspection
+                log.warning("%s set aside as %s", path, set_aside(path).name)
         if found is not None:
             path, state = found
             model.load_state_dict(state["model"])
@@ -480,11 +509,10 @@ def _pretrain(spec, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec,
                                  f"not writing {final_path.name}. Delete "
                                  f"{ckpt_path} and rerun with pretrain.precision: fp32 or a lower pretrain.optimizer.lr")
     if main:
-        with atomic_path(final_path) as tmp:
-            torch.save({"format": CKPT_FORMAT, "spec": spec, "method": cfg.method, "run": cfg.run, "fingerprint": fp,
-                        "epochs": cfg.epochs, "job": cfg.to_dict(), "code_version": code_version(),
-                        "code_digest": stage_digest("pretrain", cfg.method),
-                        "state_dict": backbone_state}, tmp)
+        save_sealed({"format": CKPT_FORMAT, "spec": spec, "method": cfg.method, "run": cfg.run, "fingerprint": fp,
+                     "epochs": cfg.epochs, "job": cfg.to_dict(), "code_version": code_version(),
+                     "code_digest": stage_digest("pretrain", cfg.method),
+                     "state_dict": backbone_state}, final_path)
         for path in (ckpt_path, prev_path):
             if path.exists():
                 path.unlink()
@@ -493,15 +521,18 @@ def _pretrain(spec, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec,
 
 
 def load_backbone(path: Path, device="cpu"):
-    """Rebuild the backbone saved by :func:`pretrain` and load its weights."""
+    """Rebuild the backbone saved by :func:`pretrain` and load its weights, after checking the file
+    (:func:`archssl.integrity.load_sealed`: readable, the content its digest says, finite weights; a file
+    without a digest, from before digests, is accepted with a warning). A file that fails raises
+    :class:`archssl.integrity.CorruptArtifact` naming it."""
     from archssl.archs import build
 
     path = Path(path)
+    state, _ = load_sealed(path, "archssl backbone file", finite=("state_dict",), required=("spec", "state_dict"))
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        spec, sd = state["spec"], state["state_dict"]
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise RuntimeError(f"{path}: not a readable archssl backbone file ({e}); delete it and rerun") from e
-    net = build(spec)
-    net.load_state_dict(sd)
+        net = build(state["spec"])
+        net.load_state_dict(state["state_dict"])
+    except Exception as e:  # noqa: BLE001 - a spec or weights that do not fit: the same clear message
+        raise CorruptArtifact(f"{path}: not a valid archssl backbone file ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200]})") from e
     return net.to(device), state
