@@ -82,6 +82,7 @@ def _probe_results(path: Path) -> list:
 
 
 @pytest.mark.workflow
+@pytest.mark.slow
 def test_two_runs_of_the_same_study_from_scratch_are_identical(finished, tmp_path):
     """A second run of the micro study in an empty folder: the same architecture ids, every data split (images
     and labels) bit for bit, the same weights bit for bit, the same feature matrices, probe selections and test
