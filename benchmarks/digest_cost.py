@@ -32,10 +32,8 @@ import argparse
 import datetime as _dt
 import hashlib
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +43,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from loader_throughput import machine, machine_line  # noqa: E402
 
 
 class Images(torch.utils.data.Dataset):
@@ -66,18 +66,6 @@ def median_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-        model = info.get("Model name", platform.processor()).strip()
-        cpus = info.get("CPU(s)", "?").strip()
-        cores = info.get("Core(s) per socket", "?").strip()
-        return f"{model}, {cores} cores/socket, {cpus} CPUs (this job: {len(os.sched_getaffinity(0))})"
-    except (OSError, subprocess.SubprocessError):
-        return platform.processor() or "unknown"
 
 
 def measure(arch: str, spec: dict, job, feat_job, probe_job, n_images: int, n_features: int, steps: int,
@@ -204,9 +192,9 @@ def main(argv=None) -> float:
     if a.record:
         stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
         lines = [f"\n## Content digests: cost relative to the stage (default study) ({stamp})\n",
-                 f"Machine: {machine()}, python {platform.python_version()}, torch {torch.__version__}, "
-                 f"{a.threads} thread(s); load average {' '.join(f'{x:.2f}' for x in load_before)} before, "
-                 f"{' '.join(f'{x:.2f}' for x in load_after)} after (shared machine: noisy).\n",
+                 machine_line(machine(), f", torch {torch.__version__}, {a.threads} thread(s)") +
+                 f" Load average {' '.join(f'{x:.2f}' for x in load_before)} before, "
+                 f"{' '.join(f'{x:.2f}' for x in load_after)} after.\n",
                  f"Setting: `{Path(a.config).relative_to(ROOT)}`, SimCLR ({job.epochs} epochs x "
                  f"{n_pool // job.batch_size} steps of {job.batch_size} at {job.image_size} px, a sealed checkpoint per "
                  f"epoch, one checked resume, the sealed backbone); features of {n_downstream} downstream images "

@@ -21,13 +21,6 @@ def _few_threads():
 def finished(tmp_path_factory):
     """The micro study of tests/test_workflow.py (MICRO), built once per test session; tests copy it before
     changing anything (the ``study`` fixture there)."""
-    import time
+    from test_workflow import MICRO, build_study
 
-    from test_workflow import MICRO, snakemake, write_config
-
-    work = tmp_path_factory.mktemp("micro")
-    write_config(work, MICRO)
-    t0 = time.time()
-    snakemake(work, "--cores", "2")
-    print(f"micro study: {time.time() - t0:.0f}s")
-    return work
+    return build_study(tmp_path_factory, "micro", MICRO)

@@ -132,7 +132,7 @@ import time  # noqa: E402
 
 import yaml  # noqa: E402
 
-from test_workflow import MICRO, ROOT, planned, snakemake, write_config  # noqa: E402
+from test_workflow import MICRO, ROOT, build_study, copy_study, planned, snakemake, write_config  # noqa: E402
 
 #: the micro study, smaller still: one feature job and one probe job per (method, arch), 2 steps per epoch
 FAULTS = yaml.safe_load(yaml.safe_dump(MICRO))
@@ -146,19 +146,12 @@ RESNET, MBV2 = "resnet-basic-d11-w4-cifar-428a25", "mbv2-x0.25-d1111111-small-56
 
 @pytest.fixture(scope="module")
 def undisturbed(tmp_path_factory):
-    work = tmp_path_factory.mktemp("faults")
-    write_config(work, FAULTS)
-    t0 = time.time()
-    snakemake(work, "--cores", "2")
-    print(f"undisturbed micro study: {time.time() - t0:.0f}s")
-    return work
+    return build_study(tmp_path_factory, "faults", FAULTS)
 
 
 @pytest.fixture
 def study(undisturbed, tmp_path):
-    work = tmp_path / "study"
-    shutil.copytree(undisturbed, work, symlinks=True)
-    return work
+    return copy_study(undisturbed, tmp_path)
 
 
 def tables(work: Path) -> dict[str, bytes]:

@@ -435,6 +435,32 @@ def test_search_stop_resume_equals_uninterrupted(tmp_path):
     assert sa["arch_steps"] == 4
 
 
+def test_search_resumes_from_the_previous_checkpoint_when_the_newest_is_altered(tmp_path, caplog):
+    """A value changed in the newest search checkpoint (its digest no longer matches): the search names the
+    file, sets it aside, resumes from checkpoint.prev.pt and derives the same genotype as a run straight through."""
+    import logging
+
+    from archssl.integrity import DIGEST_KEY
+
+    ds = Images(48)
+    s = tiny_settings(epochs=3, warmup_epochs=1, arch_every=2)
+    straight = search(ds, tmp_path / "a", "simclr", {"head": HEAD}, s)
+    ckpt = search(ds, tmp_path / "b", "simclr", {"head": HEAD}, s, stop_after_epochs=2)
+    prev = ckpt.with_name("checkpoint.prev.pt")
+    assert torch.load(prev, weights_only=False)["epoch"] == 1 and DIGEST_KEY in torch.load(prev, weights_only=False)
+    state = torch.load(ckpt, weights_only=False)
+    key = next(k for k, v in state["model"].items() if v.is_floating_point())
+    state["model"][key] = state["model"][key] + 1.0  # the digest stays the one written with the old values
+    torch.save(state, ckpt)
+    with caplog.at_level(logging.WARNING):
+        resumed = search(ds, tmp_path / "b", "simclr", {"head": HEAD}, s)
+    text = caplog.text
+    assert f"{ckpt}: content differs from the digest" in text and "trying checkpoint.prev.pt" in text
+    assert "set aside as checkpoint.pt.corrupt" in text and ckpt.with_name("checkpoint.pt.corrupt").exists()
+    assert straight.read_text() == resumed.read_text()
+    assert (tmp_path / "a" / "trajectory.csv").read_text() == (tmp_path / "b" / "trajectory.csv").read_text()
+
+
 def test_search_with_a_momentum_method_runs_and_copies_follow_paths(tmp_path):
     """Another method by name (MoCo: a deep-copied key encoder) searches; the key supernet runs the
     query's sampled paths."""

@@ -128,6 +128,22 @@ def test_search_through_the_dag_resumes_reruns_nothing_and_only_its_arch(tmp_pat
     assert set(vs["group"]) >= {"searched", "random"} and any(g.startswith("reference:") for g in vs["group"])
     traj = pd.read_csv(res / "nas/s0/trajectory.csv")
     assert sorted(traj["epoch"].unique()) == [0, 1, 2]
+    # the numbers the captions state, recomputed from accuracy.csv and trajectory.csv
+    numbers = json.loads((res / "nas/figures/numbers.json").read_text())
+    primary = acc[acc["primary"] & (acc["method"] == "simclr")]
+    roles = json.loads((res / "nas/study.json").read_text())["roles"]
+    mean_of = primary.groupby("arch")["value"].mean()
+    (line,) = [x for x in numbers["nas_vs_random"]["searched_vs_random"] if "on ``mean``" in x]
+    randoms = [a for a, r in roles.items() if r == "random"]
+    assert f"searched {mean_of['nas-s0']:.3f} (n = 1," in line
+    assert f"random {mean_of[randoms].mean():.3f}" in line
+    probs = traj[OPS].max(axis=1)
+    last_line, = [x for x in numbers["nas_trajectory"]["trajectory_s0"] if "at the last epoch (epoch 2)" in x]
+    assert last_line.endswith(f"{probs[traj['epoch'] == 2].mean():.3f}")
+    from archssl.archs import count_params
+
+    assert f"{count_params(load_spec(res / 'archs/nas-s0.yaml')):,} parameters" in (
+        numbers["nas_genotype"]["genotype_s0"][0])
     for f in ("trajectory_s0.png", "genotype_s0.png", "searched_vs_random.png"):
         assert (res / "nas/figures" / f).stat().st_size > 0
 
@@ -142,3 +158,27 @@ def test_search_through_the_dag_resumes_reruns_nothing_and_only_its_arch(tmp_pat
     for rule, wc in jobs:
         assert wc.get("arch", "nas-s0") == "nas-s0" and wc.get("search", "s0") == "s0", (rule, wc)
     assert yaml.safe_load((work / "micro.yaml").read_text())["nas"]["searches"]["s0"]["arch_lr"] == 0.01
+
+
+# ------------------------------------------------------------------------------------------- the captions
+
+
+@pytest.mark.parametrize("caption, kind", [("nas_vs_random", "nas_vs_random"), ("nas_trajectory", "nas_trajectory"),
+                                           ("nas_genotype", "nas_genotype")])
+def test_nas_captions_state_their_numbers_as_the_report_renders_them(caption, kind):
+    """The caption templates rendered as Snakemake's report renders them (Jinja2 with ``snakemake.params``,
+    then reStructuredText by docutils): every line of the figure kind's numbers appears under its stem, and an
+    empty list says so."""
+    from types import SimpleNamespace
+
+    import jinja2
+    from docutils.core import publish_parts
+
+    numbers = {kind: {"stem_a": ["``simclr`` on ``mean``: searched 0.412", "second line 0.250"], "stem_b": []},
+               "other_kind": {"stem_c": ["not this one"]}}
+    template = (ROOT / "workflow/report" / f"{caption}.rst").read_text()
+    text = jinja2.Template(template).render(snakemake=SimpleNamespace(params=SimpleNamespace(numbers=numbers)))
+    html = publish_parts(text, writer="html", settings_overrides={"report_level": 2, "halt_level": 2})["body"]
+    shown = " ".join(jinja2.filters.do_striptags(html).split())
+    assert "Numbers of stem_a: simclr on mean: searched 0.412 second line 0.250" in shown
+    assert "Numbers of stem_b: none" in shown and "not this one" not in shown

@@ -8,6 +8,7 @@ import datetime
 import math
 import os
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -161,3 +162,48 @@ def test_two_processes_pretrain_like_one_on_the_global_batch(runs, method):
     assert len(loss1) == len(loss2) == 2 and max(abs(a - b) for a, b in zip(loss1, loss2)) <= 1e-5 * max(loss1)
     print(f"{method}: 2 processes vs 1 after 2 epochs x 4 steps: weights max rel diff {worst:.2e}, "
           f"losses {loss1} vs {loss2}")
+
+
+# ---------------------------------------------------------------------------------- memory format on a CPU
+
+_STRIDED_1X1 = """
+import sys, torch
+sys.path.insert(0, {src!r})
+from archssl.utils import training_memory_format
+torch.set_num_threads(1)
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 1, stride=2, bias=False), torch.nn.ReLU())
+fmt = training_memory_format(net, torch.device("cpu"), True)
+net = net.to(memory_format=fmt)
+for _ in range(3):
+    x = torch.randn(256, 4, 16, 16).contiguous(memory_format=fmt).requires_grad_()
+    net(x).pow(2).sum().backward()
+print(fmt)
+"""
+
+
+def test_a_strided_1x1_convolution_over_few_channels_trains_contiguous_on_a_cpu():
+    """oneDNN's CPU backward of a stride-2 1x1 convolution over 4 channels in channels_last corrupts the heap
+    (torch 2.14.1, AVX2, one thread: the process aborts). The format chosen for training avoids it on a CPU,
+    keeps channels_last elsewhere and for every other model; the backward pass of such a layer runs to the end
+    in a fresh process (a crash there would not take the test session down)."""
+    import subprocess
+    import sys
+
+    from archssl.utils import training_memory_format
+
+    def conv(cin, k, stride, groups=1):
+        return torch.nn.Sequential(torch.nn.Conv2d(cin, 16, k, stride=stride, groups=groups, bias=False))
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert training_memory_format(conv(4, 1, 2), cpu, True) == torch.contiguous_format
+    assert training_memory_format(conv(4, 1, 2), cuda, True) == torch.channels_last
+    for ok in (conv(8, 1, 2), conv(4, 1, 1), conv(4, 3, 2), conv(16, 1, 2, groups=2)):
+        assert training_memory_format(ok, cpu, True) == torch.channels_last
+    assert training_memory_format(conv(16, 1, 2, groups=4), cpu, True) == torch.contiguous_format
+    assert training_memory_format(conv(8, 1, 2), cpu, False) == torch.contiguous_format
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    r = subprocess.run([sys.executable, "-c", _STRIDED_1X1.format(src=src)], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert r.stdout.strip() == "torch.contiguous_format"

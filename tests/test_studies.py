@@ -99,18 +99,22 @@ def test_two_runs_of_the_same_study_from_scratch_are_identical(finished, tmp_pat
         return sorted(p.relative_to(root) for p in root.rglob(pattern))
 
     assert files(a, "archs/*.yaml") == files(b, "archs/*.yaml") and files(a, "archs/*.yaml")
-    for rel in files(a, "data/*/images.h5"):
-        x, y = _h5_arrays(a / rel), _h5_arrays(b / rel)
-        assert x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x), rel
+
+    def same_h5(pattern):
+        found = files(a, pattern)
+        assert found and found == files(b, pattern), pattern
+        for rel in found:
+            x, y = _h5_arrays(a / rel), _h5_arrays(b / rel)
+            assert x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x), rel
+
+    same_h5("data/*/images.h5")
     weights = files(a, "pretrain/*/*/backbone.pt")
     assert weights == files(b, "pretrain/*/*/backbone.pt") and len(weights) == 4
     for rel in weights:
         wa = torch.load(a / rel, weights_only=False)["state_dict"]
         wb = torch.load(b / rel, weights_only=False)["state_dict"]
         assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), rel
-    for rel in files(a, "features/**/*.h5"):
-        x, y = _h5_arrays(a / rel), _h5_arrays(b / rel)
-        assert x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x), rel
+    same_h5("features/**/*.h5")
     probes = files(a, "probes/**/*.json")
     assert probes == files(b, "probes/**/*.json") and len(probes) == 8
     for rel in probes:
@@ -126,12 +130,10 @@ def test_a_second_seed_added_to_a_finished_study_runs_only_its_own_jobs(finished
     """Extending a finished study with a seed replicate (as config/overlays/girish_seed1.yaml does): the plan
     holds the new run's pretraining, features and probes and the aggregates, nothing that exists."""
     import copy
-    import shutil
 
-    from test_workflow import planned
+    from test_workflow import copy_study, planned
 
-    work = tmp_path / "study"
-    shutil.copytree(finished, work, symlinks=True)
+    work = copy_study(finished, tmp_path)
     cfg = copy.deepcopy(MICRO)
     cfg["methods"] = [*cfg["methods"], "simclr_s1"]
     cfg["variants"] = {"simclr_s1": {"method": "simclr", "seed": 1}}

@@ -12,8 +12,6 @@ shows its caption with the numbers of the tables behind it.
 """
 
 import json
-import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +19,23 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import ROOT, planned, rendered_captions, snakemake, write_config
+from test_workflow import ROOT, build_study, planned, rendered_captions, report_files, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 _TINY = {"epochs": 1, "batch_size": 64, "warmup_epochs": 0}
 _PROBE = {"name": "lbfgs_logreg", "params": {"num_l2": 3, "l2_min": 1e-3, "l2_max": 1.0}, "group_datasets": True}
 
+
+def _micro(study: str, image_size: int) -> dict:
+    """What both shapes share: the built-in suite's 256-image pool, two downstream datasets."""
+    return {"study": study, "seed": 0, "results": "results",
+            "data": {"image_size": image_size, "builtin": {"seed": 0, "pool_size": 256}, "pretrain": "pool",
+                     "downstream": ["shape", "textures"]}}
+
+
 REVISITING = {
-    "study": "micro_revisiting",
-    "seed": 0,
-    "results": "results",
-    "data": {"image_size": 32, "builtin": {"seed": 0, "pool_size": 256}, "pretrain": "pool",
-             "downstream": ["shape", "textures"]},
+    **_micro("micro_revisiting", 32),
     "archs": {"specs": [
         {"family": "resnet", "block": "basic", "depths": [1, 1, 1, 1], "width": 4, "stem": "cifar", "version": "v1"},
         {"family": "resnet", "block": "basic", "depths": [1, 1, 1, 1], "width": 4, "stem": "cifar", "version": "v2",
@@ -56,11 +58,7 @@ REVISITING = {
 }
 
 GOOD_PRACTICES = {
-    "study": "micro_good_practices",
-    "seed": 0,
-    "results": "results",
-    "data": {"image_size": 16, "builtin": {"seed": 0, "pool_size": 256}, "pretrain": "pool",
-             "downstream": ["shape", "textures"]},
+    **_micro("micro_good_practices", 16),
     "archs": {"specs": [{"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}]},
     "methods": ["random", "moco", "supervised", "instdisc", "simclr",
                 "moco_nohead", "moco_fixedhead", "moco_crop_extreme", "supervised_crop_extreme", "moco_jitter_1",
@@ -100,18 +98,9 @@ EXPECTED = {"revisiting": {"depth", "width", "pretext_vs_downstream", "ranking_c
 def built(request, tmp_path_factory):
     """A micro study of the shape, run and reported."""
     name = request.param
-    work = tmp_path_factory.mktemp(name)
-    write_config(work, SHAPES[name])
-    t0 = time.time()
-    snakemake(work, "--cores", "2")
+    work = build_study(tmp_path_factory, name, SHAPES[name])
     snakemake(work, "--report", "results/report.html")
-    print(f"{name}: {time.time() - t0:.0f}s")
     return name, work
-
-
-def _report_files(html: str) -> set[str]:
-    """The file names the Snakemake report lists (its embedded results index)."""
-    return set(re.findall(r'"(?:[^"/]*/)*([A-Za-z0-9_.-]+\.(?:png|csv))"', html))
 
 
 def test_every_planned_figure_renders_and_is_in_the_report(built):
@@ -125,7 +114,7 @@ def test_every_planned_figure_renders_and_is_in_the_report(built):
     for stem in p.figures:
         assert (res / "figures" / f"{stem}.png").stat().st_size > 5000, stem
         assert (res / "figures" / f"{stem}.pdf").stat().st_size > 1000, stem
-    listed = _report_files((res / "report.html").read_text())
+    listed = report_files((res / "report.html").read_text())
     assert {f"{s}.png" for s in p.figures} <= listed, sorted({f"{s}.png" for s in p.figures} - listed)
     # every figure's numbers are written, and nothing is left to do
     numbers = json.loads((res / "figures" / "numbers.json").read_text())

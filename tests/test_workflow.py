@@ -75,11 +75,28 @@ def write_config(workdir: Path, cfg: dict, name="micro.yaml"):
     (workdir / name).write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
+def build_study(tmp_path_factory, name: str, cfg: dict) -> Path:
+    """A whole study of ``cfg`` built in a fresh folder (once per fixture scope); prints how long it took."""
+    import time
+
+    work = tmp_path_factory.mktemp(name)
+    write_config(work, cfg)
+    t0 = time.time()
+    snakemake(work, "--cores", "2")
+    print(f"{name} study: {time.time() - t0:.0f}s")
+    return work
+
+
+def copy_study(built: Path, tmp_path: Path) -> Path:
+    """A private copy of a built study, for a test that changes it."""
+    work = tmp_path / "study"
+    shutil.copytree(built, work, symlinks=True)
+    return work
+
+
 @pytest.fixture
 def study(finished, tmp_path):
-    work = tmp_path / "study"
-    shutil.copytree(finished, work, symlinks=True)
-    return work
+    return copy_study(finished, tmp_path)
 
 
 def test_micro_study_is_complete_and_nothing_left_to_do(finished):
@@ -456,7 +473,7 @@ def rendered_captions(report: Path) -> tuple[str, dict[str, str]]:
     return shown, captions
 
 
-def _report_files(html: str) -> set[str]:
+def report_files(html: str) -> set[str]:
     """The file names the Snakemake report lists (its embedded results index)."""
     return set(re.findall(r'"(?:[^"/]*/)*([A-Za-z0-9_.-]+\.(?:png|csv))"', html))
 
@@ -485,7 +502,7 @@ def test_report_lists_every_planned_figure_and_table_and_a_browser_shows_the_cap
     assert lo <= r["value"] <= hi and hi - lo > 0 and r["test_ci"]["n_resamples"] == 2000
     snakemake(study, "--report", "results/report.html")
     html = (res / "report.html").read_text()
-    listed = _report_files(html)
+    listed = report_files(html)
     assert {f"{s}.png" for s in p.figures} <= listed, sorted({f"{s}.png" for s in p.figures} - listed)
     assert {"accuracy.csv", "correlations.csv", "honesty.csv", "ranks.csv", "best.csv", "topk.csv"} <= listed
     assert "L2-regularised linear probe whose" not in html and "lbfgs_logreg" in html

@@ -1,13 +1,15 @@
 """Checked reads and writes of the files the stages hand each other: nothing a stage reads is silently wrong.
 
-Torch files (``checkpoint.pt``, ``checkpoint.prev.pt``, ``backbone.pt``) carry a content digest, written with
-the file and checked on every read (:func:`save_sealed`, :func:`load_sealed`): a blake2b-128 over the saved
-dict's content in a fixed order (keys sorted; tensors by dtype, shape and raw bytes; numbers and strings by
-their ``repr``), stored under :data:`DIGEST_KEY`. A file that cannot be unpickled, whose content differs
-from its digest (bit rot, an interrupted copy, an edit) or whose weights hold NaN/inf raises
+Torch files (``checkpoint.pt``, ``checkpoint.prev.pt``, ``backbone.pt``; a NAS search's checkpoints too) carry a
+content digest, written with the file and checked on every read (:func:`save_sealed`, :func:`load_sealed`): a
+blake2b-128 over the saved dict's content in a fixed order (keys sorted; tensors by dtype, shape and raw bytes;
+numbers and strings by their ``repr``), stored under :data:`DIGEST_KEY`. A file that cannot be unpickled, whose
+content differs from its digest (bit rot, an interrupted copy, an edit) or whose weights hold NaN/inf raises
 :class:`CorruptArtifact` naming the file. Probe results (JSON) carry the same kind of digest over their
-canonical JSON (:func:`seal_json`, :func:`read_probe_result`). Feature files have their own per-dataset
-digests (:mod:`archssl.evaluate.featurestore`).
+canonical JSON (:func:`seal_json`, :func:`read_probe_result`). Checkpoints rotate (:func:`save_checkpoint` keeps
+the one replaced as ``checkpoint.prev.pt``) and a resume takes the newest that passes its check
+(:func:`load_checkpoint`). Feature files have their own per-dataset digests
+(:mod:`archssl.evaluate.featurestore`).
 
 Files written before digests existed (no :data:`DIGEST_KEY`): a ``backbone.pt`` or probe JSON is accepted
 with a warning (its structure and finiteness are still checked, and ``archssl status`` lists it as
@@ -186,6 +188,51 @@ def load_sealed(path: str | os.PathLike, what: str, finite: Iterable[str] = (), 
     if bad:
         raise CorruptArtifact(f"{path}: {what} holds NaN/inf values in {_some(bad)}")
     return state, verified
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike, prev: str | os.PathLike) -> None:
+    """Write a checkpoint ``state`` atomically onto ``path`` with its content digest (:func:`save_sealed`),
+    keeping the one it replaces as ``prev`` (:func:`load_checkpoint` falls back to it if the newest fails its
+    check)."""
+    path = Path(path)
+    if path.exists():
+        os.replace(path, prev)
+    save_sealed(state, path)
+
+
+def load_checkpoint(paths: Sequence[Path], fingerprint: str, *, fmt: int, keys: Iterable[str],
+                    finite: Iterable[str], map_location="cpu",
+                    fresh: str = "starting from scratch (epoch 1)") -> tuple[tuple[Path, dict] | None, list[Path]]:
+    """(path, state) of the first of ``paths`` that passes its check (:func:`load_sealed`: readable, the content
+    its digest says, finite tensors under ``finite``), is of format ``fmt`` with a digest, holds every key of
+    ``keys`` and was written for ``fingerprint`` (None: none is), and the paths that failed the check (the
+    caller sets them aside with :func:`set_aside`). Each rejection is logged naming the file and what happens
+    instead: the next path, or ``fresh`` after the last."""
+    bad: list[Path] = []
+    present = [Path(p) for p in paths if Path(p).exists()]
+    for i, path in enumerate(present):
+        instead = f"trying {present[i + 1].name}" if i + 1 < len(present) else fresh
+        try:
+            state, _ = load_sealed(path, "checkpoint", finite=finite, required=("format",),
+                                   map_location=map_location, legacy="ignore")
+        except CorruptArtifact as e:
+            log.warning("%s; %s", e, instead)
+            bad.append(path)
+            continue
+        if state.get("format") != fmt or DIGEST_KEY not in state:
+            log.warning("%s: a checkpoint of an older archssl (format %s, no content digest) is not resumed "
+                        "from; %s", path, state.get("format"), instead)
+            continue
+        if state.get("fingerprint") != fingerprint:
+            log.warning("%s: written for a different config; %s", path, instead)
+            continue
+        missing = [k for k in keys if k not in state]
+        if missing:
+            log.warning("%s: not a valid checkpoint (lacks %s); %s", path, ", ".join(missing), instead)
+            bad.append(path)
+            continue
+        return (path, state), bad
+    return None, bad
 
 
 def _short(e: BaseException, n: int = 160) -> str:

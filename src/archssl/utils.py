@@ -123,6 +123,30 @@ def select_device(name: str = "auto"):
     return dev
 
 
+def training_memory_format(model, device, channels_last: bool):
+    """The memory format to train ``model`` in on ``device``: channels_last when asked for, except on a CPU for a
+    model with a 1x1 convolution of stride > 1 over fewer than 8 input channels per group (a ResNet shortcut
+    of width 4). oneDNN's CPU kernel for that convolution's backward pass corrupts the heap in channels_last
+    (torch 2.14.1 on AVX2 CPUs: the process aborts with ``free(): invalid next size`` or a segfault), so such
+    a model trains in the contiguous format there, which is logged. Forward passes (features) are not
+    affected."""
+    import torch
+
+    if not channels_last:
+        return torch.contiguous_format
+    if torch.device(device).type == "cpu":
+        unsafe = [name for name, m in model.named_modules()
+                  if isinstance(m, torch.nn.Conv2d) and tuple(m.kernel_size) == (1, 1)
+                  and tuple(m.stride) != (1, 1) and m.in_channels // m.groups < 8]
+        if unsafe:
+            logging.getLogger("archssl").info(
+                "training in the contiguous memory format, not channels_last: %s is a strided 1x1 convolution "
+                "over fewer than 8 channels, whose channels_last backward oneDNN's CPU kernel gets wrong",
+                unsafe[0])
+            return torch.contiguous_format
+    return torch.channels_last
+
+
 _GRANTED_THREADS: int | None = None
 
 

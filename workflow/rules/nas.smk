@@ -91,6 +91,12 @@ if NAS_SEARCHES:
                        caption="../report/nas_genotype.rst")
                 for s in NAS_SEARCHES
             ],
+            # the numbers behind each figure, by kind and stem (what its caption states)
+            numbers=f"{RES}/nas/figures/numbers.json",
+        params:
+            # read when the report renders the captions; a function of the output, so not a rerun trigger
+            numbers=lambda wildcards, output: (json.loads(Path(output.numbers).read_text())
+                                               if Path(output.numbers).exists() else {}),
         conda:
             CONDA_ENV
         log:

@@ -19,7 +19,10 @@ study's ``tables/accuracy.csv`` and each search's ``trajectory.csv`` / ``genotyp
 - ``figures/genotype_<search>.png``: the derived architecture block by block (kernel size by colour and width,
   expansion by height, zero ops as empty slots), with each block's channels and stride;
 - ``figures/searched_vs_random.png``: accuracy against parameters per dataset (one panel each, plus the mean),
-  searched (per seed), random (with the window of their parameter counts) and handcrafted architectures.
+  searched (per seed), random (with the window of their parameter counts) and handcrafted architectures;
+- ``figures/numbers.json``: the numbers behind each figure (``{kind: {stem: [line, ...]}}``, kinds
+  ``nas_vs_random``, ``nas_trajectory``, ``nas_genotype``; :func:`nas_numbers`), which the figures' captions
+  in the report state.
 
 Accuracy is the primary metric of the probe at one tap per architecture (``prelogits`` when probed, else the
 first tap in the table). The method compared is the one each search used when the study pretrains with it
@@ -245,6 +248,59 @@ def versus_figure(acc: pd.DataFrame, study: dict, method: str):
     return fig
 
 
+def _acc(v: float) -> str:
+    return f"{v:.3f}" if math.isfinite(v) else "n/a"
+
+
+def _group_text(r) -> str:
+    spread = f" +- {r['std']:.3f}" if math.isfinite(r["std"]) else ""
+    return f"{_acc(r['mean'])}{spread} (n = {int(r['n'])}, {r['params_mean']:,.0f} params)"
+
+
+def nas_numbers(table: pd.DataFrame, method: str, trajectories: dict[str, tuple[pd.DataFrame, list[str], int]],
+                genotypes: dict[str, tuple[str, int, str]]) -> dict[str, dict[str, list[str]]]:
+    """The numbers the NAS figures' captions state, one short line each (RST: names literal).
+
+    - ``nas_vs_random`` / ``searched_vs_random``: per dataset of ``method`` (``mean`` first) the mean test
+      accuracy of the searched, random and each reference group of ``table`` (:func:`comparison_table`), and
+      the fraction of random architectures below the searched mean;
+    - ``nas_trajectory`` / ``trajectory_<search>``: of each search's (trajectory, ops, warm-up epochs), the
+      mean over blocks of the top op's probability at initialisation, at the end of the warm-up and at the last
+      epoch, and the most probable op of every block at the last epoch;
+    - ``nas_genotype`` / ``genotype_<search>``: of each search's (id, parameters, op string), the derived
+      architecture."""
+    from archssl.nas.space import short_op
+
+    vs: list[str] = []
+    m = table[table["method"] == method]
+    datasets = ["mean", *sorted(d for d in m["dataset"].unique() if d != "mean")]
+    for dataset in datasets:
+        g = m[m["dataset"] == dataset].set_index("group")
+        parts = [f"{group} {_group_text(g.loc[group])}" for group in g.index]
+        if "searched" in g.index and math.isfinite(g.loc["searched", "beats_random"]):
+            parts.append(f"searched above {100 * g.loc['searched', 'beats_random']:.0f}% of the random ones")
+        vs.append(f"``{method}`` on ``{dataset}``: " + "; ".join(parts))
+    traj_lines: dict[str, list[str]] = {}
+    for name, (t, ops, warmup) in trajectories.items():
+        cols = [op for op in ops if op in t.columns]
+        probs = t[cols].apply(pd.to_numeric, errors="coerce")
+        top = probs.max(axis=1)
+        epochs = sorted(t["epoch"].unique())
+        phases = [("initialisation", epochs[0]), ("the last epoch", epochs[-1])]
+        if epochs[0] < warmup < epochs[-1]:
+            phases.insert(1, ("the end of the warm-up", warmup))
+        lines = [f"mean top-op probability at {label} (epoch {e}): {top[t['epoch'] == e].mean():.3f}"
+                 for label, e in phases]
+        last = t["epoch"] == epochs[-1]
+        best = probs[last].idxmax(axis=1)
+        lines.append("most probable op per block at the last epoch: " + ", ".join(
+            f"{b} {short_op(op)} ({p:.2f})" for b, op, p in zip(t.loc[last, "block"], best, top[last])))
+        traj_lines[f"trajectory_{name}"] = lines
+    geno_lines = {f"genotype_{name}": [f"``{aid}``: {params:,} parameters", f"ops per stage: {text or 'n/a'}"]
+                  for name, (aid, params, text) in genotypes.items()}
+    return {"nas_vs_random": {"searched_vs_random": vs}, "nas_trajectory": traj_lines, "nas_genotype": geno_lines}
+
+
 def make_nas_outputs(study_path: Path, tables_dir: Path, out_dir: Path) -> list[Path]:
     """Write the NAS tables and figures (module docstring); returns their paths."""
     import matplotlib
@@ -268,8 +324,10 @@ def make_nas_outputs(study_path: Path, tables_dir: Path, out_dir: Path) -> list[
     _write_csv(table, out_dir / "tables" / "searched_vs_random.csv")
     _write_csv(archs_table(acc, study, specs), out_dir / "tables" / "archs.csv")
     written += [out_dir / "tables" / "searched_vs_random.csv", out_dir / "tables" / "archs.csv"]
+    trajectories, genotypes = {}, {}
     for name, s in study["searches"].items():
         traj = pd.read_csv(s["trajectory"])
+        trajectories[name] = (traj, s["ops"], int(s["warmup_epochs"]))
         fig = trajectory_figure(traj, s["ops"], name, int(s["warmup_epochs"]))
         _save(fig, out_dir / "figures" / f"trajectory_{name}.png")
         spec = yaml.safe_load(Path(s["genotype"]).read_text())
@@ -277,6 +335,7 @@ def make_nas_outputs(study_path: Path, tables_dir: Path, out_dir: Path) -> list[
         from archssl.archs import arch_id, count_params
 
         spec = load_spec(s["genotype"]) if spec else spec
+        genotypes[name] = (arch_id(spec), count_params(spec), _arch_string(space, spec))
         fig = genotype_figure(space, spec, f"{s['arch']} ({arch_id(spec)}): {count_params(spec):,} params, "
                                            f"{s['method']} search, seed {s['seed']}")
         _save(fig, out_dir / "figures" / f"genotype_{name}.png")
@@ -285,6 +344,10 @@ def make_nas_outputs(study_path: Path, tables_dir: Path, out_dir: Path) -> list[
     method = methods[0] if methods else sorted(acc["method"].unique())[0]
     _save(versus_figure(acc, study, method), out_dir / "figures" / "searched_vs_random.png")
     written.append(out_dir / "figures" / "searched_vs_random.png")
+    numbers = nas_numbers(table, method, trajectories, genotypes)
+    with atomic_path(out_dir / "figures" / "numbers.json") as tmp:
+        tmp.write_text(json.dumps(numbers, indent=1))
+    written.append(out_dir / "figures" / "numbers.json")
     mean = table[(table["dataset"] == "mean") & (table["method"] == method)]
     for _, r in mean.iterrows():
         log.info("%s, mean over datasets, %s: %.4f +- %.4f (n=%d, %.0f params)", method, r["group"], r["mean"],
@@ -292,5 +355,5 @@ def make_nas_outputs(study_path: Path, tables_dir: Path, out_dir: Path) -> list[
     return written
 
 
-__all__ = ["archs_table", "comparison_table", "genotype_figure", "make_nas_outputs", "primary_accuracy",
-           "trajectory_figure", "versus_figure"]
+__all__ = ["archs_table", "comparison_table", "genotype_figure", "make_nas_outputs", "nas_numbers",
+           "primary_accuracy", "trajectory_figure", "versus_figure"]

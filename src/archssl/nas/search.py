@@ -22,12 +22,15 @@ cross-entropy in both kinds of step:
 
 Outputs in ``out_dir`` (each written atomically with :func:`archssl.utils.atomic_path`):
 
-- ``checkpoint.pt``: model (supernet weights and logits, the method's heads and state), both optimisers'
-  states, the epoch, the trajectory and metrics rows and a fingerprint of the inputs; written every
-  ``checkpoint_every`` epochs and at the last one. A rerun with the same inputs resumes from it, and since
-  every random stream (data order, augmentations, path sampling, held-out batches, torch's global generator
-  that methods use) is reseeded from (seed, epoch) at the start of every epoch, a search stopped after k epochs
-  and resumed gives the same weights, logits, trajectory and genotype as one run straight through.
+- ``checkpoint.pt``: model (supernet weights and logits, the method's heads and state), both optimisers' states,
+  the epoch, the trajectory and metrics rows and a fingerprint of the inputs; written every ``checkpoint_every``
+  epochs and at the last one, with a content digest (:func:`archssl.integrity.save_checkpoint`; the one it
+  replaces is kept as ``checkpoint.prev.pt``). A rerun with the same inputs resumes from the newest that passes
+  its check (readable, its digest, finite weights; one that fails is named in the log and set aside as
+  ``*.corrupt``), and since every random stream (data order, augmentations, path sampling, held-out batches,
+  torch's global generator that methods use) is reseeded from (seed, epoch) at the start of every epoch, a
+  search stopped after k epochs and resumed gives the same weights, logits, trajectory and genotype as one run
+  straight through.
 - ``trajectory.csv``: one row per epoch (0 = at initialisation) and searchable block: ``epoch``,
   ``arch_steps`` (cumulative), ``block`` (``block<stage>.<index>``), then the probability of each op of
   ``ops`` (empty where the op is not a candidate of the block), written with Python's ``repr``.
@@ -54,13 +57,18 @@ from typing import Any
 
 import torch
 
+from archssl.integrity import load_checkpoint, save_checkpoint, set_aside
 from archssl.nas.space import NASSettingsError, holdout_split, space_of, validate_settings
 from archssl.nas.supernet import SuperNet, frozen_weights, set_paths, size_penalty
-from archssl.utils import atomic_path, select_device, stable_hash
+from archssl.utils import atomic_path, select_device, stable_hash, training_memory_format
 
 log = logging.getLogger("archssl.nas")
 
-CKPT_FORMAT = 1
+CKPT_FORMAT = 2  # 2: a content digest (archssl.integrity), checked on resume; the previous one kept
+#: what a search checkpoint must hold, and the parts of it that must be finite
+CKPT_KEYS = ("format", "fingerprint", "epoch", "arch_steps", "model", "weight_optimizer", "arch_optimizer",
+             "trajectory", "metrics")
+CKPT_FINITE = ("model", "weight_optimizer", "arch_optimizer")
 # salts of the per-(seed, epoch) random streams
 _SPLIT, _INIT, _ORDER, _VIEWS, _GLOBAL, _PATHS, _ARCH_ORDER, _ARCH_VIEWS = range(1, 9)
 
@@ -151,7 +159,8 @@ def search(dataset, out_dir, method: str = "simclr", method_params: dict | None 
     method_params = dict(method_params or {})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path, traj_path = out_dir / "checkpoint.pt", out_dir / "trajectory.csv"
+    ckpt_path, prev_path = out_dir / "checkpoint.pt", out_dir / "checkpoint.prev.pt"
+    traj_path = out_dir / "trajectory.csv"
     metrics_path, geno_path = out_dir / "metrics.csv", out_dir / "genotype.yaml"
     dev = select_device(device)
     # the checkpoint interval is an execution setting: a checkpoint resumes under another one
@@ -170,8 +179,8 @@ def search(dataset, out_dir, method: str = "simclr", method_params: dict | None 
         raise ValueError(f"method {method!r} does not train; a search needs a trained SSL loss")
     model.setup(dataset)
     model = model.to(dev)
-    mem_format = torch.channels_last if s["channels_last"] else torch.contiguous_format
-    if s["channels_last"]:
+    mem_format = training_memory_format(model, dev, s["channels_last"])
+    if mem_format == torch.channels_last:
         model = model.to(memory_format=torch.channels_last)
     amp = autocast_dtype(s["precision"], dev, model=model)
     arch_params = net.arch_parameters()
@@ -190,17 +199,18 @@ def search(dataset, out_dir, method: str = "simclr", method_params: dict | None 
     traj: list[dict] = []
     rows: list[dict] = []
     start, arch_steps = 0, 0
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=dev, weights_only=False)
-        if state.get("fingerprint") == fp and state.get("format") == CKPT_FORMAT:
-            model.load_state_dict(state["model"])
-            wopt.load_state_dict(state["weight_optimizer"])
-            aopt.load_state_dict(state["arch_optimizer"])
-            start, arch_steps = int(state["epoch"]), int(state["arch_steps"])
-            traj, rows = list(state["trajectory"]), list(state["metrics"])
-            log.info("resuming the search from %s at epoch %d/%d", ckpt_path, start, epochs)
-        else:
-            log.warning("ignoring %s: it was written for different inputs or format", ckpt_path)
+    found, bad = load_checkpoint([ckpt_path, prev_path], fp, fmt=CKPT_FORMAT, keys=CKPT_KEYS, finite=CKPT_FINITE,
+                                 map_location=dev, fresh="starting the search from scratch (epoch 1)")
+    for path in bad:  # kept for inspection; never rotated into checkpoint.prev.pt
+        log.warning("%s set aside as %s", path, set_aside(path).name)
+    if found is not None:
+        path, state = found
+        model.load_state_dict(state["model"])
+        wopt.load_state_dict(state["weight_optimizer"])
+        aopt.load_state_dict(state["arch_optimizer"])
+        start, arch_steps = int(state["epoch"]), int(state["arch_steps"])
+        traj, rows = list(state["trajectory"]), list(state["metrics"])
+        log.info("resuming the search from %s at epoch %d/%d", path, start, epochs)
     if not traj:
         traj = _trajectory_rows(net, 0, 0)
     log.info("%s search on %s: %d searchable blocks, %d weight steps/epoch, %d held-out images, %s", method, dev,
@@ -270,10 +280,10 @@ def search(dataset, out_dir, method: str = "simclr", method_params: dict | None 
                  "(%.3fM params)  %.1fs", epoch + 1, epochs, row["phase"], row.get("loss", float("nan")),
                  row["arch_loss"], e_params / 1e6, e_flops / 1e6, row["argmax"], row["argmax_params"] / 1e6, secs)
         if (epoch + 1) % s["checkpoint_every"] == 0 or epoch + 1 == last:
-            with atomic_path(ckpt_path) as tmp:
-                torch.save({"format": CKPT_FORMAT, "fingerprint": fp, "epoch": epoch + 1, "arch_steps": arch_steps,
-                            "model": model.state_dict(), "weight_optimizer": wopt.state_dict(),
-                            "arch_optimizer": aopt.state_dict(), "trajectory": traj, "metrics": rows}, tmp)
+            save_checkpoint({"format": CKPT_FORMAT, "fingerprint": fp, "epoch": epoch + 1, "arch_steps": arch_steps,
+                             "model": model.state_dict(), "weight_optimizer": wopt.state_dict(),
+                             "arch_optimizer": aopt.state_dict(), "trajectory": traj, "metrics": rows},
+                            ckpt_path, prev_path)
             _write(traj_path, _csv_text(traj, ["epoch", "arch_steps", "block", *ops]))
             _write(metrics_path, _csv_text(rows, list(rows[0])))
 

@@ -27,9 +27,10 @@ each rank trains its contiguous rows of every global batch, with SyncBatchNorm, 
 the methods' global-batch losses, so W processes train like one process on the global batch (up to float
 round-off); rank 0 writes the files. With one process every collective is the identity.
 
-Speed: the model is in channels_last memory format (``channels_last``) and runs under bf16 autocast where
-``precision`` says so (``auto``: on CUDA, and on CPUs with native bf16 (AMX, AVX512-BF16) for networks
-without grouped convolutions; ``bf16``: always; ``fp32``: never); losses are computed in float32
+Speed: the model is in channels_last memory format (``channels_last``; on a CPU not for a model whose strided
+1x1 convolutions see fewer than 8 channels: :func:`archssl.utils.training_memory_format`) and runs under bf16
+autocast where ``precision`` says so (``auto``: on CUDA, and on CPUs with native bf16 (AMX, AVX512-BF16) for
+networks without grouped convolutions; ``bf16``: always; ``fp32``: never); losses are computed in float32
 (``methods.common.full_precision``); augmentations run batched on the device (``archssl.train.augment``).
 The measurements behind ``auto`` are in ``benchmarks/RESULTS.md``.
 
@@ -43,7 +44,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import signal
 import threading
 import time
@@ -58,9 +58,9 @@ from archssl.train.compile import maybe_compile
 from archssl.plan import PretrainExec, PretrainJob
 from archssl.train.optim import build_optimizer, lr_at
 from archssl.utils import METRICS_STANDARD_COLUMNS as STANDARD_COLUMNS  # noqa: F401 (part of this module's API)
-from archssl.integrity import DIGEST_KEY, CorruptArtifact, load_sealed, save_sealed, set_aside
+from archssl.integrity import CorruptArtifact, load_checkpoint, load_sealed, save_checkpoint, save_sealed, set_aside
 from archssl.staleness import stage_digest
-from archssl.utils import atomic_path, code_version, select_device, seed_everything, stable_hash
+from archssl.utils import atomic_path, code_version, select_device, seed_everything, stable_hash, training_memory_format
 
 log = logging.getLogger("archssl.pretrain")
 
@@ -251,50 +251,15 @@ def _set_rng_state(state: dict, device, view: ViewMaker) -> None:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
-def _save_checkpoint(state: dict, ckpt_path: Path, prev_path: Path) -> None:
-    """Write ``state`` atomically onto ``ckpt_path`` with its content digest (:func:`archssl.integrity.save_sealed`),
-    keeping the one it replaces as ``prev_path`` (a rerun falls back to it if the newest fails its check)."""
-    if ckpt_path.exists():
-        os.replace(ckpt_path, prev_path)
-    save_sealed(state, ckpt_path)
-
-
 #: what a checkpoint must hold, and the parts of it that must be finite
 CKPT_KEYS = ("format", "fingerprint", "epoch", "step", "metrics", "model", "optimizer")
 CKPT_FINITE = ("model", "optimizer")
 
 
 def _load_checkpoint(paths: list[Path], fp: str, device) -> tuple[tuple[Path, dict] | None, list[Path]]:
-    """(path, state) of the first of ``paths`` that passes its check (:func:`archssl.integrity.load_sealed`:
-    readable, the content its digest says, finite weights) and was written for fingerprint ``fp`` (None:
-    none is), and the paths that failed the check (the caller sets them aside). Each rejection is logged
-    naming the file and what happens instead."""
-    bad: list[Path] = []
-    present = [p for p in paths if p.exists()]
-    for i, path in enumerate(present):
-        instead = (f"trying {present[i + 1].name}" if i + 1 < len(present) else
-                   "starting from scratch (epoch 1)")
-        try:
-            state, _ = load_sealed(path, "checkpoint", finite=CKPT_FINITE, required=("format",),
-                                   map_location=device, legacy="ignore")
-        except CorruptArtifact as e:
-            log.warning("%s; %s", e, instead)
-            bad.append(path)
-            continue
-        if state.get("format") != CKPT_FORMAT or DIGEST_KEY not in state:
-            log.warning("%s: a checkpoint of an older archssl (format %s, no content digest) is not resumed "
-                        "from; %s", path, state.get("format"), instead)
-            continue
-        if state.get("fingerprint") != fp:
-            log.warning("%s: written for a different config; %s", path, instead)
-            continue
-        missing = [k for k in CKPT_KEYS if k not in state]
-        if missing:
-            log.warning("%s: not a valid checkpoint (lacks %s); %s", path, ", ".join(missing), instead)
-            bad.append(path)
-            continue
-        return (path, state), bad
-    return None, bad
+    """The first of ``paths`` that passes its check and was written for fingerprint ``fp``, and the ones that
+    failed (:func:`archssl.integrity.load_checkpoint`)."""
+    return load_checkpoint(paths, fp, fmt=CKPT_FORMAT, keys=CKPT_KEYS, finite=CKPT_FINITE, map_location=device)
 
 
 def pretrain(spec: dict, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec | None = None,
@@ -348,8 +313,8 @@ def _pretrain(spec, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec,
     if model.trains:
         log.info("%s on %s%s, %s (precision %s)", cfg.method, device, f" x {world} processes" if world > 1 else "",
                  "bf16 autocast" if amp_dtype is not None else "fp32", cfg.precision)
-    mem_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    if cfg.channels_last:
+    mem_format = training_memory_format(model, device, cfg.channels_last)
+    if mem_format == torch.channels_last:
         model = model.to(memory_format=torch.channels_last)
     # BN over the global batch; MoCo's shuffling BN (bn_splits > 1) keeps per-rank BN on purpose
     if model.trains and int(getattr(model, "bn_splits", 1)) <= 1:
@@ -398,7 +363,7 @@ def _pretrain(spec, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec,
     def checkpoint(epoch_done: int, step: int, extra: dict | None = None) -> None:
         nonlocal last_ckpt
         if main:
-            _save_checkpoint({"format": CKPT_FORMAT, "fingerprint": fp, "epoch": epoch_done, "step": step,
+            save_checkpoint({"format": CKPT_FORMAT, "fingerprint": fp, "epoch": epoch_done, "step": step,
                               "metrics": rows, "model": model.state_dict(), "optimizer": opt.state_dict(),
                               **(extra or {})}, ckpt_path, prev_path)
             _write_metrics(metrics_path, rows)
