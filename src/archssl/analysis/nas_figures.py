@@ -248,13 +248,11 @@ def versus_figure(acc: pd.DataFrame, study: dict, method: str):
     return fig
 
 
-def _acc(v: float) -> str:
-    return f"{v:.3f}" if math.isfinite(v) else "n/a"
-
-
 def _group_text(r) -> str:
     spread = f" +- {r['std']:.3f}" if math.isfinite(r["std"]) else ""
-    return f"{_acc(r['mean'])}{spread} (n = {int(r['n'])}, {r['params_mean']:,.0f} params)"
+    from archssl.analysis.figures import _f
+
+    return f"{_f(r['mean'])}{spread} (n = {int(r['n'])}, {r['params_mean']:,.0f} params)"
 
 
 def nas_numbers(table: pd.DataFrame, method: str, trajectories: dict[str, tuple[pd.DataFrame, list[str], int]],
@@ -326,17 +324,18 @@ def make_nas_outputs(study_path: Path, tables_dir: Path, out_dir: Path) -> list[
     written += [out_dir / "tables" / "searched_vs_random.csv", out_dir / "tables" / "archs.csv"]
     trajectories, genotypes = {}, {}
     for name, s in study["searches"].items():
-        traj = pd.read_csv(s["trajectory"])
-        trajectories[name] = (traj, s["ops"], int(s["warmup_epochs"]))
-        fig = trajectory_figure(traj, s["ops"], name, int(s["warmup_epochs"]))
+        traj, warmup = pd.read_csv(s["trajectory"]), int(s["warmup_epochs"])
+        trajectories[name] = (traj, s["ops"], warmup)
+        fig = trajectory_figure(traj, s["ops"], name, warmup)
         _save(fig, out_dir / "figures" / f"trajectory_{name}.png")
         spec = yaml.safe_load(Path(s["genotype"]).read_text())
         space = _space(s)
         from archssl.archs import arch_id, count_params
 
         spec = load_spec(s["genotype"]) if spec else spec
-        genotypes[name] = (arch_id(spec), count_params(spec), _arch_string(space, spec))
-        fig = genotype_figure(space, spec, f"{s['arch']} ({arch_id(spec)}): {count_params(spec):,} params, "
+        aid, params = arch_id(spec), count_params(spec)
+        genotypes[name] = (aid, params, _arch_string(space, spec))
+        fig = genotype_figure(space, spec, f"{s['arch']} ({aid}): {params:,} params, "
                                            f"{s['method']} search, seed {s['seed']}")
         _save(fig, out_dir / "figures" / f"genotype_{name}.png")
         written += [out_dir / "figures" / f"trajectory_{name}.png", out_dir / "figures" / f"genotype_{name}.png"]
