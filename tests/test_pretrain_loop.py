@@ -169,15 +169,15 @@ def test_two_processes_pretrain_like_one_on_the_global_batch(runs, method):
 _STRIDED_1X1 = """
 import sys, torch
 sys.path.insert(0, {src!r})
-from archssl.utils import training_memory_format
+from archssl.utils import prepare_training_layout
 torch.set_num_threads(1)
 torch.manual_seed(0)
 net = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 1, stride=2, bias=False), torch.nn.ReLU())
-fmt = training_memory_format(net, torch.device("cpu"), True)
-net = net.to(memory_format=fmt)
-for _ in range(3):
-    x = torch.randn(256, 4, 16, 16).contiguous(memory_format=fmt).requires_grad_()
-    net(x).pow(2).sum().backward()
+fmt = prepare_training_layout(net, torch.device("cpu"), True)
+for fmt_x in (fmt, torch.channels_last):
+    for n, hw in ((256, 16), (576, 16), (64, 7)):
+        x = torch.randn(n, 4, hw, hw).contiguous(memory_format=fmt_x).requires_grad_()
+        net(x).pow(2).sum().backward()
 print(fmt)
 """
 
@@ -185,8 +185,10 @@ print(fmt)
 def test_a_strided_1x1_convolution_over_few_channels_trains_contiguous_on_a_cpu():
     """oneDNN's CPU backward of a stride-2 1x1 convolution over 4 channels in channels_last corrupts the heap
     (torch 2.14.1, AVX2, one thread: the process aborts). The format chosen for training avoids it on a CPU,
-    keeps channels_last elsewhere and for every other model; the backward pass of such a layer runs to the end
-    in a fresh process (a crash there would not take the test session down)."""
+    keeps channels_last elsewhere and for every other model; the backward pass of such a layer, laid out for
+    training, runs to the end in a fresh process (a crash there would not take the test session down), with
+    oneDNN held to its AVX2 kernels (``ONEDNN_MAX_CPU_ISA``) so that the kernel at fault runs on any x86 CPU,
+    in both formats (the sliced input alone avoids it)."""
     import subprocess
     import sys
 
@@ -204,6 +206,83 @@ def test_a_strided_1x1_convolution_over_few_channels_trains_contiguous_on_a_cpu(
     assert training_memory_format(conv(8, 1, 2), cpu, False) == torch.contiguous_format
     src = str(Path(__file__).resolve().parents[1] / "src")
     r = subprocess.run([sys.executable, "-c", _STRIDED_1X1.format(src=src)], capture_output=True, text=True,
-                       timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                       timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2"})
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     assert r.stdout.strip() == "torch.contiguous_format"
+
+
+def test_strided_1x1_convolutions_on_sliced_inputs_compute_the_same_function_and_gradients():
+    """The CPU's sliced form of a strided 1x1 convolution against the unmodified convolution (torch's own, in
+    float64): the same outputs and gradients (input and weights) for strides 2 and 3, odd and even sizes,
+    groups and bias; the state_dict is untouched; padded, dilated, 3x3 and stride-1 convolutions are left as
+    they are, and nothing changes on CUDA."""
+    import copy
+
+    from archssl.utils import slice_strided_pointwise_convs
+
+    torch.manual_seed(0)
+    cases = [torch.nn.Conv2d(4, 8, 1, stride=2), torch.nn.Conv2d(6, 9, 1, stride=3, groups=3, bias=False),
+             torch.nn.Conv2d(3, 5, 1, stride=(2, 1))]
+    for ref in cases:
+        ref = ref.double()
+        net = copy.deepcopy(ref)
+        assert slice_strided_pointwise_convs(net, torch.device("cpu")) == [""]
+        assert net.stride == (1, 1) and slice_strided_pointwise_convs(net, "cpu") == []  # once only
+        assert net.state_dict().keys() == ref.state_dict().keys()
+        for hw in (7, 8, 13):
+            x = torch.randn(3, ref.in_channels, hw, hw + 1, dtype=torch.float64)
+            xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+            ya, yb = ref(xa), net(xb)
+            assert ya.shape == yb.shape
+            torch.testing.assert_close(yb, ya, rtol=1e-12, atol=1e-12)
+            g = torch.randn_like(ya)
+            ya.backward(g)
+            yb.backward(g)
+            torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(net.weight.grad, ref.weight.grad, rtol=1e-12, atol=1e-12)
+            ref.zero_grad()
+            net.zero_grad()
+    kept = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 1, stride=2, padding=1), torch.nn.Conv2d(8, 8, 3, stride=2),
+                               torch.nn.Conv2d(8, 8, 1), torch.nn.Conv2d(8, 8, 1, stride=2, dilation=2))
+    assert slice_strided_pointwise_convs(kept, "cpu") == []
+    assert [m.stride for m in kept] == [(2, 2), (2, 2), (1, 1), (2, 2)]
+    on_gpu = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 1, stride=2))
+    assert slice_strided_pointwise_convs(on_gpu, torch.device("cuda")) == [] and on_gpu[0].stride == (2, 2)
+
+
+_PATCH_PRETRAIN = """
+import sys, tempfile, torch
+sys.path.insert(0, {src!r})
+from archssl.plan import PretrainJob
+from archssl.train.loop import cpu_has_native_bf16, pretrain
+torch.set_num_threads(1)
+assert not cpu_has_native_bf16()
+spec = {{"family": "resnet", "block": "basic", "depths": [1, 1, 1, 1], "width": 4, "stem": "cifar", "version": "v1"}}
+g = torch.Generator().manual_seed(0)
+images = torch.randint(0, 256, (128, 3, 32, 32), dtype=torch.uint8, generator=g)
+data = [(images[i], -1) for i in range(len(images))]
+head = {{"kind": "linear", "out": 16}}
+for method, params in (("relpatch", {{"hidden": 32, "patch_size": 16, "head": head}}),
+                       ("jigsaw", {{"num_permutations": 24, "hidden": 32, "patch_size": 16, "head": head}})):
+    job = PretrainJob.build(method, seed=0, image_size=32, method_params=params,
+                            pretrain={{"epochs": 1, "batch_size": 64, "warmup_epochs": 0,
+                                      "optimizer": {{"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4}}}})
+    with tempfile.TemporaryDirectory() as out:
+        pretrain(spec, data, job, out)
+    print(method, "trained")
+"""
+
+
+def test_patch_pretext_tasks_train_a_width_4_resnet_with_avx2_kernels():
+    """The Revisiting shape's jobs that aborted on an AVX2 CPU (relpatch and jigsaw on a width-4 ResNet v1:
+    576 patches of 16 px a batch, fp32, one thread; the contiguous format alone did not avoid oneDNN's
+    strided 1x1 backward there) train to the end in a fresh process with oneDNN held to its AVX2 kernels,
+    which also makes ``precision: auto`` fp32 as on such a CPU."""
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    r = subprocess.run([sys.executable, "-c", _PATCH_PRETRAIN.format(src=src)], capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert r.returncode == 0, (r.returncode, r.stderr[-3000:])
+    assert r.stdout.split() == ["relpatch", "trained", "jigsaw", "trained"]

@@ -135,6 +135,26 @@ def test_method_augment_overrides_and_precision():
         autocast_dtype("fp16", cpu)
 
 
+def test_a_onednn_isa_cap_below_bf16_makes_auto_precision_fp32_on_a_cpu(monkeypatch):
+    """``ONEDNN_MAX_CPU_ISA=AVX2`` (or AVX512_CORE) runs oneDNN as on a CPU without bf16: ``auto`` is fp32
+    there whatever /proc/cpuinfo says; a cap at or above AVX512_CORE_BF16 leaves the CPU's own answer."""
+    from archssl.train import loop
+
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    own = loop.cpu_has_native_bf16()
+    for cap in ("AVX2", "avx512_core", "AVX512_CORE_VNNI"):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert loop.cpu_has_native_bf16() is False, cap
+        assert autocast_dtype("auto", torch.device("cpu"), model=torch.nn.Linear(2, 2)) is None
+    for cap in ("AVX512_CORE_BF16", "AVX512_CORE_AMX", "ALL"):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert loop.cpu_has_native_bf16() is own, cap
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX2")
+    assert loop.cpu_has_native_bf16() is False
+
+
 def test_a_methods_own_optimizer_and_epochs_replace_the_shared_ones(tmp_path, monkeypatch):
     """method_params.<m>.optimizer / .epochs / .precision: the loop builds the method's optimiser, runs its
     epochs, at its precision."""

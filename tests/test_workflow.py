@@ -51,8 +51,22 @@ def snakemake(workdir: Path, *args, check=True, config="micro.yaml", **kw):
     kw.setdefault("env", env())
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if check and r.returncode != 0:
-        raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}")
+        raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+                             f"{failed_job_logs(workdir, r.stderr)}")
     return r
+
+
+def failed_job_logs(workdir: Path, stderr: str, tail: int = 3000) -> str:
+    """The end of each failed job's log file (snakemake's ``log: ... (check log file(s) for error details)``
+    lines), so that a failure in CI, whose output only keeps its tail, still shows why the job failed."""
+    out = []
+    for line in stderr.splitlines():
+        m = re.match(r"^\s*log: (.*) \(check log file\(s\) for error details\)", line)
+        for rel in (m.group(1).split(", ") if m else []):
+            log = Path(workdir) / rel
+            text = log.read_text(errors="replace")[-tail:] if log.is_file() else "(no log file)"
+            out.append(f"\n--- {rel} (last {tail} characters) ---\n{text}")
+    return "".join(out)
 
 
 def planned(workdir: Path, config="micro.yaml", **kw) -> list[tuple[str, dict]]:
@@ -522,3 +536,14 @@ def test_report_lists_every_planned_figure_and_table_and_a_browser_shows_the_cap
     for r in hon.itertuples():
         want = f"gain {r.mean_gain:+.3f} [{r.ci_lo:+.3f}, {r.ci_hi:+.3f}], wins {r.wins}/{r.n}"
         assert want in captions[f"honesty_{r.method}.png"], (want, captions[f"honesty_{r.method}.png"])
+
+
+def test_a_failed_snakemake_run_reports_the_end_of_each_failed_jobs_log(tmp_path):
+    (tmp_path / "results/logs").mkdir(parents=True)
+    (tmp_path / "results/logs/a.log").write_text("x" * 5000 + "Traceback: the real reason")
+    stderr = ("Error in rule pretrain:\n    jobid: 3\n"
+              "    log: results/logs/a.log, results/logs/b.log (check log file(s) for error details)\n")
+    text = failed_job_logs(tmp_path, stderr, tail=100)
+    assert "--- results/logs/a.log" in text and text.count("x") < 150 and "the real reason" in text
+    assert "--- results/logs/b.log (last 100 characters) ---\n(no log file)" in text
+    assert failed_job_logs(tmp_path, "Nothing to be done.") == ""

@@ -60,7 +60,7 @@ import torch
 from archssl.integrity import load_checkpoint, save_checkpoint, set_aside
 from archssl.nas.space import NASSettingsError, holdout_split, space_of, validate_settings
 from archssl.nas.supernet import SuperNet, frozen_weights, set_paths, size_penalty
-from archssl.utils import atomic_path, select_device, stable_hash, training_memory_format
+from archssl.utils import atomic_path, select_device, stable_hash, prepare_training_layout
 
 log = logging.getLogger("archssl.nas")
 
@@ -179,9 +179,7 @@ def search(dataset, out_dir, method: str = "simclr", method_params: dict | None 
         raise ValueError(f"method {method!r} does not train; a search needs a trained SSL loss")
     model.setup(dataset)
     model = model.to(dev)
-    mem_format = training_memory_format(model, dev, s["channels_last"])
-    if mem_format == torch.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    mem_format = prepare_training_layout(model, dev, s["channels_last"])
     amp = autocast_dtype(s["precision"], dev, model=model)
     arch_params = net.arch_parameters()
     arch_ids = {id(p) for p in arch_params}

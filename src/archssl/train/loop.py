@@ -28,7 +28,8 @@ the methods' global-batch losses, so W processes train like one process on the g
 round-off); rank 0 writes the files. With one process every collective is the identity.
 
 Speed: the model is in channels_last memory format (``channels_last``; on a CPU not for a model whose strided
-1x1 convolutions see fewer than 8 channels: :func:`archssl.utils.training_memory_format`) and runs under bf16
+1x1 convolutions see fewer than 8 channels, and a CPU computes strided 1x1 convolutions on sliced inputs:
+:func:`archssl.utils.prepare_training_layout`) and runs under bf16
 autocast where ``precision`` says so (``auto``: on CUDA, and on CPUs with native bf16 (AMX, AVX512-BF16) for
 networks without grouped convolutions; ``bf16``: always; ``fp32``: never); losses are computed in float32
 (``methods.common.full_precision``); augmentations run batched on the device (``archssl.train.augment``).
@@ -44,6 +45,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import signal
 import threading
 import time
@@ -60,7 +62,7 @@ from archssl.train.optim import build_optimizer, lr_at
 from archssl.utils import METRICS_STANDARD_COLUMNS as STANDARD_COLUMNS  # noqa: F401 (part of this module's API)
 from archssl.integrity import CorruptArtifact, load_checkpoint, load_sealed, save_checkpoint, save_sealed, set_aside
 from archssl.staleness import stage_digest
-from archssl.utils import atomic_path, code_version, select_device, seed_everything, stable_hash, training_memory_format
+from archssl.utils import atomic_path, code_version, select_device, seed_everything, stable_hash, prepare_training_layout
 
 log = logging.getLogger("archssl.pretrain")
 
@@ -84,8 +86,17 @@ def _epoch_generator(seed: int, epoch: int, salt: int) -> torch.Generator:
     return torch.Generator().manual_seed(_epoch_seed(seed, epoch, salt))
 
 
+#: oneDNN ISA caps (``ONEDNN_MAX_CPU_ISA``) below the first with bf16 dot products (AVX512_CORE_BF16)
+_ONEDNN_ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
 def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 natively (x86 AMX-BF16 or AVX512-BF16; Linux /proc/cpuinfo flags)."""
+    """True when the CPU computes bf16 natively (x86 AMX-BF16 or AVX512-BF16; Linux /proc/cpuinfo flags) and
+    oneDNN may use it: False when ``ONEDNN_MAX_CPU_ISA`` (or the older ``DNNL_MAX_CPU_ISA``) caps oneDNN's
+    kernels below AVX512_CORE_BF16, e.g. ``AVX2``, which then runs as an AVX2 CPU does (fp32)."""
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+    if cap in _ONEDNN_ISAS_WITHOUT_BF16:
+        return False
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -313,9 +324,7 @@ def _pretrain(spec, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec,
     if model.trains:
         log.info("%s on %s%s, %s (precision %s)", cfg.method, device, f" x {world} processes" if world > 1 else "",
                  "bf16 autocast" if amp_dtype is not None else "fp32", cfg.precision)
-    mem_format = training_memory_format(model, device, cfg.channels_last)
-    if mem_format == torch.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    mem_format = prepare_training_layout(model, device, cfg.channels_last)
     # BN over the global batch; MoCo's shuffling BN (bn_splits > 1) keeps per-rank BN on purpose
     if model.trains and int(getattr(model, "bn_splits", 1)) <= 1:
         model = D.convert_sync_batchnorm(model)
