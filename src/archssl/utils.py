@@ -168,9 +168,10 @@ def slice_strided_pointwise_convs(model, device) -> list[str]:
     (i, j) reads input (s i, s j) either way), so the function and the parameters are unchanged. oneDNN's CPU
     backward of the strided form (``brgconv_strided`` backward-data) corrupts the heap for few input channels
     (torch 2.14.1 on AVX2: reproducible on any x86 CPU with ``ONEDNN_MAX_CPU_ISA=AVX2``), and how few depends
-    on the CPU's cache sizes; the sliced form never runs that kernel, and is no slower on a CPU. Elsewhere
-    (CUDA) nothing changes. Returns the rewritten modules' names (logged). Only the training instance is
-    rewritten: its ``state_dict`` is the same, and a model built from the spec has its strides as before."""
+    on the CPU's cache sizes; the sliced form never runs that kernel, at about the same speed on a CPU
+    (``benchmarks/strided_pointwise.py``). Elsewhere (CUDA) nothing changes. Returns the rewritten modules'
+    names (logged). Only the training instance is rewritten: its ``state_dict`` is the same, and a model built
+    from the spec has its strides as before."""
     import torch
 
     if torch.device(device).type != "cpu":
