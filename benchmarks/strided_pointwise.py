@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from loader_throughput import machine, machine_line  # noqa: E402
+from loader_throughput import RESULTS, machine, machine_line  # noqa: E402
 
 from archssl.archs import build  # noqa: E402
 from archssl.utils import slice_strided_pointwise_convs  # noqa: E402
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
                 "difference of 0 is bit-identical; bf16 autocast runs different kernels for the two forms, so "
                 "its results may differ in the last bits.\n\n"
                 "Re-run: `PYTHONPATH=src .venv/bin/python benchmarks/strided_pointwise.py --record`\n")
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
+        with open(RESULTS, "a") as f:
             f.write(text)
     return 0
 
