@@ -135,7 +135,7 @@ def measure(arch: str, spec: dict, job, feat_job, probe_job, n_images: int, n_fe
                                   for a in arrays], repeats)
     features_digest = t_check_bb + t_hash  # the features job: the backbone check, the rows hashed as written
     # the probe job: the study's probe fitted on these features (5 classes), whose read check hashes them again
-    from archssl.evaluate.probes import make_probe
+    from archssl.evaluate.probes.base import make_probe
 
     rng = np.random.default_rng(0)
     feats = {s_: arrays[i] for i, s_ in enumerate(split_n)}

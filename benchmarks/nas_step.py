@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
 
     from archssl.archs import arch_id, build, count_flops, count_params
-    from archssl.methods import METHODS
+    from archssl.catalog import METHODS
     from archssl.nas.search import arch_step
     from archssl.nas.space import build_space
     from archssl.nas.supernet import SuperNet, set_paths

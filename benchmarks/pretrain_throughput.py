@@ -99,7 +99,7 @@ def run_ours(spec: dict, ds: Images, batch: int, precision: str) -> float:
 
 def run_reference(spec: dict, ds: Images, batch: int, steps: int, workers: int) -> float:
     from archssl.archs import build
-    from archssl.methods import METHODS
+    from archssl.catalog import METHODS
     from archssl.methods.simclr import nt_xent
     from archssl.train.optim import LARS
 

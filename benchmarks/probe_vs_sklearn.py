@@ -61,7 +61,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from archssl.evaluate.probes import l2_grid, l2_to_C, make_probe  # noqa: E402
+from archssl.evaluate.probes.base import make_probe  # noqa: E402
+from archssl.evaluate.probes.lbfgs import l2_grid, l2_to_C  # noqa: E402
 from archssl.evaluate.probes.base import available_cores, select_best  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"

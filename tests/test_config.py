@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from archssl.config import ConfigError, load_config, validate_config
+from archssl.config import ConfigError, load_config
+from archssl.plan import validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

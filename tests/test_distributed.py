@@ -27,7 +27,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from archssl.archs import build
-from archssl.methods import METHODS
+from archssl.catalog import METHODS
 from archssl.methods.common import split_forward
 from archssl.methods.simclr import nt_xent
 from archssl.train import distributed as D

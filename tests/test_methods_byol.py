@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from archssl.archs import build
-from archssl.methods import METHODS
+from archssl.catalog import METHODS
 from archssl.methods.byol import byol_loss, tau_at
 
 SPEC = {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from archssl.archs import build
-from archssl.methods import METHODS
+from archssl.catalog import METHODS
 from archssl.methods import instdisc as instdisc_mod
 from archssl.methods.instdisc import bank_logits, bank_update, nce_loss
 

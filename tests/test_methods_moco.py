@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from archssl.archs import build
-from archssl.methods import METHODS
+from archssl.catalog import METHODS
 from archssl.methods.common import KeyQueue, ema_update
 from archssl.methods.moco import (hard_negative_ranks, info_nce_queue, sample_hard_negatives, skewnorm_sample)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from archssl.archs import build
-from archssl.methods import METHODS
+from archssl.catalog import METHODS
 from archssl.methods.exemplar import nn_accuracy, triplet_semihard_loss
 from archssl.methods.jigsaw import permute_and_concat
 from archssl.methods.patches import (PatchConfig, extract_patches, hamming, make_patches, max_hamming_permutations,

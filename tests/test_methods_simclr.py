@@ -91,7 +91,7 @@ def test_losses_run_in_float32_under_autocast():
 
 def test_head_config_merges_over_method_defaults():
     from archssl.archs import build
-    from archssl.methods import METHODS
+    from archssl.catalog import METHODS
 
     bb = lambda: build({"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"})  # noqa: E731
     moco = METHODS.get("moco")(bb(), {"queue_size": 8, "head": {"hidden": 16}})

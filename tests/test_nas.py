@@ -202,7 +202,7 @@ def test_arch_step_reaches_every_logit_and_rescales_pairs():
     """A real SimCLR architecture step: every block's logits get a finite non-zero gradient on exactly its
     two sampled ops, no weight receives a gradient, and after the Adam step each pair keeps its log-sum-exp
     while the other ops' logits do not move."""
-    from archssl.methods import METHODS
+    from archssl.catalog import METHODS
     from archssl.train.augment import AugmentConfig, ViewMaker
 
     space = build_space(TINY, ALL_OPS, 16)
@@ -464,7 +464,7 @@ def test_search_resumes_from_the_previous_checkpoint_when_the_newest_is_altered(
 def test_search_with_a_momentum_method_runs_and_copies_follow_paths(tmp_path):
     """Another method by name (MoCo: a deep-copied key encoder) searches; the key supernet runs the
     query's sampled paths."""
-    from archssl.methods import METHODS
+    from archssl.catalog import METHODS
 
     space = build_space(TINY, OPS3, 16)
     net = SuperNet(space)

@@ -119,7 +119,7 @@ def test_execution_settings_travel_as_one_word():
 def test_a_changed_default_changes_exactly_the_specs_that_rely_on_it(cfg, monkeypatch):
     """A code default (here SimCLR's temperature in its descriptor) is in the spec of every run that relies on
     it, and in no other: changing it reruns simclr's jobs, not random's, nor a run that sets it."""
-    from archssl.methods import METHODS
+    from archssl.catalog import METHODS
 
     cfg["variants"] = {"simclr_t1": {"method": "simclr", "params": {"temperature": 1.0}}}
     cfg["methods"] = ["random", "simclr", "simclr_t1"]
@@ -191,7 +191,8 @@ def test_a_new_method_is_one_module_plus_one_registry_line(cfg, tmp_path, monkey
     pretrains through the loop, with no other file touched."""
     import torch
 
-    from archssl.methods import METHODS, MethodInfo, SSLMethod, register_method
+    from archssl.catalog import METHODS, MethodInfo, register_method
+    from archssl.methods.base import SSLMethod
     from archssl.params import number
     from archssl.train.loop import pretrain
 

@@ -11,16 +11,12 @@ import torch
 from sklearn.neighbors import KNeighborsClassifier
 
 from archssl.evaluate.featurestore import write_features
-from archssl.evaluate.probes import (
-    RESULT_KEYS,
-    ProbeConfigError,
-    fit_logreg,
-    fit_many,
-    kfold_indices,
-    knn_scores,
-    make_probe,
-    train_sgd,
-)
+from archssl.evaluate.probes.base import RESULT_KEYS, make_probe
+from archssl.catalog.probes import ProbeConfigError
+from archssl.evaluate.probes.knn import knn_scores
+from archssl.evaluate.probes.lbfgs import fit_logreg
+from archssl.evaluate.probes.many import fit_many
+from archssl.evaluate.probes.sgd import kfold_indices, train_sgd
 
 
 def gauss(n, d=8, k=4, seed=0, sep=1.2):

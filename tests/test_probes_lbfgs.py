@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from archssl.evaluate.probes import (
-    PROBES,
-    RESULT_KEYS,
-    ProbeConfigError,
-    ProbeInputError,
-    fit_logreg,
-    l2_grid,
-    l2_to_C,
-    make_probe,
-)
+from archssl.evaluate.probes.base import RESULT_KEYS, ProbeInputError, make_probe
+from archssl.catalog.probes import PROBES, ProbeConfigError
+from archssl.evaluate.probes.lbfgs import fit_logreg, l2_grid, l2_to_C
 from archssl.evaluate.probes.lbfgs import near_best
 from archssl.registry import RegistryError
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from archssl.methods import METHODS
+from archssl.catalog import METHODS
 from archssl.analysis import tables
 from archssl.plan import PretrainJob
 from archssl.train.loop import STANDARD_COLUMNS, autocast_dtype, load_backbone, pretrain

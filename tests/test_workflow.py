@@ -369,7 +369,7 @@ def test_a_changed_code_default_reruns_exactly_the_jobs_that_rely_on_it(study, t
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
-        "from archssl.methods import METHODS\nMETHODS.get('simclr').params['temperature']['default'] = 0.3\n")
+        "from archssl.catalog import METHODS\nMETHODS.get('simclr').params['temperature']['default'] = 0.3\n")
     e = env()
     e["PYTHONPATH"] = f"{site}{os.pathsep}{e.get('PYTHONPATH', '')}"
     per_run = [(r, w) for r, w in planned(study, env=e) if w]

@@ -72,7 +72,8 @@ def cmd_data_prepare(a) -> None:
 
 
 def cmd_pretrain(a) -> None:
-    from archssl.methods import METHODS
+    from archssl.catalog import METHODS
+    from archssl.data import open_ref
     from archssl.plan import PretrainExec, PretrainJob, parse_exec
     from archssl.train.loop import pretrain
     from archssl.utils import set_threads
@@ -85,7 +86,7 @@ def cmd_pretrain(a) -> None:
     spec = read_spec(a.spec)  # a malformed spec file: an error naming it
     dataset = None
     if job.data is not None:
-        dataset = job.data.open(job.image_size)
+        dataset = open_ref(job.data, job.image_size)
         what = f"{job.epochs} epochs" if METHODS.get(job.method).trains else "BN statistics only"
         log.info("pretraining %s with %s on %s/%s (%d images, %s)", Path(a.spec).stem, job.run, job.data.name,
                  job.data.split, len(dataset), what)

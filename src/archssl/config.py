@@ -70,11 +70,12 @@ class Run:
         return self.name != self.method
 
 
-def _flat(d: dict, prefix: str = "") -> list[str]:
+def flat_items(d: dict, prefix: str = "") -> list[str]:
+    """A nested mapping as ``key.sub=value`` items (values as JSON, strings as they are)."""
     out = []
     for k, v in d.items():
         if isinstance(v, dict) and v:
-            out += _flat(v, f"{prefix}{k}.")
+            out += flat_items(v, f"{prefix}{k}.")
         else:
             out.append(f"{prefix}{k}={v if isinstance(v, str) else json.dumps(v)}")
     return out
@@ -88,19 +89,11 @@ def resolve_run(cfg: dict, name: str) -> Run:
         return Run(name, name, name, copy.deepcopy(mp.get(name) or {}), int(cfg.get("seed", 0)), {}, "")
     changes = v.get("params") or {}
     seed = int(v.get("seed", cfg.get("seed", 0)))
-    auto = ", ".join(_flat(changes) + ([f"seed={seed}"] if "seed" in v else [])) or "(no change)"
+    auto = ", ".join(flat_items(changes) + ([f"seed={seed}"] if "seed" in v else [])) or "(no change)"
     params = deep_merge(mp.get(v["method"]) or {}, changes)
     against = v.get("against") or (v["method"] if v["method"] in cfg.get("methods", ()) else None)
     return Run(name, v["method"], against, params, seed, copy.deepcopy(changes),
                v.get("note") or auto)
-
-
-def validate_config(cfg: dict) -> list[dict]:
-    """Validate ``cfg`` completely (:func:`archssl.plan.plan`; defaults filled in place); returns the resolved
-    architecture specs."""
-    from archssl.plan import plan
-
-    return list(plan(cfg).archs.values())
 
 
 def merge_files(paths) -> dict:

@@ -42,7 +42,7 @@ def stage_digest(stage: str, method: str | None = None) -> str:
     registered ``method``'s implementation)."""
     files = [f for rel in STAGE_MODULES[stage] for f in _files(rel)]
     if stage == "pretrain" and method is not None:
-        from archssl.methods import METHODS
+        from archssl.catalog import METHODS
 
         impl = METHODS.get(method).impl
         module = impl.partition(":")[0] if isinstance(impl, str) else impl.__module__

@@ -1,7 +1,7 @@
 """The NAS outputs of a study: searched vs random vs handcrafted tables, and three kinds of figure.
 
 :func:`make_nas_outputs` reads the NAS manifest (``results/nas/study.json``, written by the workflow from
-:meth:`archssl.nas.plan.NASPlan.manifest`: per search its architecture, seed, ops, space, random architectures
+:meth:`archssl.plan.nas.NASPlan.manifest`: per search its architecture, seed, ops, space, random architectures
 and their parameter window, and the role of every architecture: ``searched``, ``random`` or ``reference``), the
 study's ``tables/accuracy.csv`` and each search's ``trajectory.csv`` / ``genotype.yaml``, and writes under
 ``out_dir``:

@@ -86,7 +86,7 @@ def run_features_job(job, backbone_path: Path, datasets: Sequence[str], outs: Se
     The backbone is checked first (:func:`archssl.train.loop.load_backbone`); one that fails is set aside
     as ``backbone.pt.corrupt`` (so the workflow's rerun rebuilds it) and :class:`archssl.integrity.CorruptArtifact`
     raised, naming it."""
-    from archssl.data import get_dataset
+    from archssl.data import get_dataset, open_ref
     from archssl.plan import FeaturesExec
     from archssl.train.loop import load_backbone
     from archssl.staleness import stage_digest
@@ -119,7 +119,7 @@ def run_features_job(job, backbone_path: Path, datasets: Sequence[str], outs: Se
                                    **inputs},
                  "code_version": code_version(), "code_digest": stage_digest("features"),
                  "config_hash": job.digest()}
-        extract_to_file(net, lambda split: ref.open(job.image_size, split), Path(out), job.taps, attrs,
+        extract_to_file(net, lambda split: open_ref(ref, job.image_size, split), Path(out), job.taps, attrs,
                         batch_size=exe.batch_size, dtype=job.dtype, device=exe.device, num_workers=exe.num_workers,
                         patches=patches)
         log.info("wrote %s", out)

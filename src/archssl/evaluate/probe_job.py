@@ -22,7 +22,7 @@ def run_probe(features: Path, out: Path, job, exe=None) -> dict:
     Each result carries ``test_ci`` (:func:`archssl.evaluate.probes.base.test_intervals`): the bootstrap
     interval of its test metrics over the test images, ``job.bootstrap``'s resamples and level, seeded with
     ``stable_seed(job.bootstrap["seed"], probe seed, method, arch, dataset, tap)`` (stored with it)."""
-    from archssl.evaluate.probes import make_probe
+    from archssl.evaluate.probes.base import make_probe
     from archssl.plan import ProbeExec
 
     exe = exe or ProbeExec()

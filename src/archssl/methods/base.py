@@ -7,10 +7,12 @@ pretext metric, so the analysis can relate pretext accuracy to downstream accura
 
 Contract with the loop (``archssl.train.loop``):
 
-1. ``method = METHODS.get(name)(backbone, method_params)``: the descriptor (:mod:`archssl.methods.info`)
+1. ``method = METHODS.get(name)(backbone, method_params)``: the descriptor (:mod:`archssl.catalog.methods`)
    fills the defaults of ``method_params`` and validates them (unknown keys, types and ranges raise
-   :class:`archssl.params.ParamError`); the method reads ``self.cfg``. The reserved keys (augment, dataset,
-   split and the pretrain overrides) are resolved by the planner (:mod:`archssl.plan`), never seen here.
+   :class:`archssl.params.ParamError`) and hands them, resolved, to the implementation, which reads them
+   as ``self.cfg`` and does not resolve them again (the defaults are written in the descriptor alone). The
+   reserved keys (augment, dataset, split and the pretrain overrides) are resolved by the planner
+   (:mod:`archssl.plan`), never seen here.
 2. ``method.setup(dataset)`` once, before the model moves to the device and before the optimiser and the
    checkpoint are loaded: methods whose state depends on the pretraining set (InstDisc's memory bank, the
    supervised classifier's class count) create it here.
@@ -39,18 +41,20 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from archssl.methods.info import METHODS, PRETRAIN_OVERRIDES, RESERVED_KEYS, MethodInfo, info_of  # noqa: F401
+from archssl.catalog.methods import METHODS, PRETRAIN_OVERRIDES, RESERVED_KEYS, MethodInfo, info_of  # noqa: F401
 
 
 class SSLMethod(nn.Module):
     """The base of every implementation; its metadata (``trains``, ``pretext_metric``, ``patch_based``,
-    ``batch_inputs``) and its resolved ``cfg`` come from its :class:`~archssl.methods.info.MethodInfo`."""
+    ``batch_inputs``) and its resolved ``cfg`` come from its :class:`~archssl.catalog.methods.base.MethodInfo`."""
 
-    def __init__(self, backbone: nn.Module, cfg: dict[str, Any] | None, info: MethodInfo | None = None):
+    def __init__(self, backbone: nn.Module, cfg: dict[str, Any], info: MethodInfo | None = None):
+        """``cfg``: the method's resolved ``method_params`` (every key, defaults filled in: build a method
+        through its descriptor, ``METHODS.get(name)(backbone, params)``, which resolves them)."""
         super().__init__()
         self.info = info or info_of(type(self))
         self.backbone = backbone
-        self.cfg = self.info.resolve(cfg)
+        self.cfg = cfg
 
     @property
     def trains(self) -> bool:

@@ -8,9 +8,9 @@ Target update after every optimiser step: ``xi <- tau xi + (1 - tau) theta`` wit
 ``tau = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2`` (k = step, K = total steps; ``tau_schedule: cosine``)
 or ``tau = tau_base`` (``constant``).
 
-method_params: ``tau_base`` 0.996, ``tau_schedule`` cosine | constant, ``projector``
-{kind: mlp, hidden: 4096, out: 256, bn: true}, ``predictor`` {kind: mlp, hidden: 4096, bn: true} (its output
-width is the projector's).
+method_params: ``tau_base``, ``tau_schedule`` (cosine | constant), ``projector`` and ``predictor`` (heads; the
+predictor's output width is the projector's); their defaults are the descriptor's,
+:mod:`archssl.catalog.methods.byol`, and the method receives them resolved.
 
 Pretext metric ``cosine_sim``: the mean cosine similarity between the online prediction and the target
 projection (1 = perfect prediction). BYOL has no classification pretext task, so no accuracy is reported.
@@ -36,7 +36,7 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return 2 - 2 * (p * z).sum(1)
 
 
-def tau_at(step: int, total: int, tau_base: float, schedule: str = "cosine") -> float:
+def tau_at(step: int, total: int, tau_base: float, schedule: str) -> float:
     if schedule == "constant" or total <= 0:
         return tau_base
     return 1 - (1 - tau_base) * (math.cos(math.pi * min(step, total) / total) + 1) / 2

@@ -1,6 +1,6 @@
 """Exemplar (Dosovitskiy et al. 2014) as in the Revisiting study: every image is its own class; ``copies``
-(8) independently augmented views of each image are embedded and trained with the triplet loss with
-semi-hard negative mining (margin 0.5), the loss of the study's code (TensorFlow's
+independently augmented views of each image are embedded and trained with the triplet loss with
+semi-hard negative mining (``margin``), the loss of the study's code (TensorFlow's
 ``triplet_semihard_loss``):
 
 for every anchor a and positive p (same image, p != a), with squared Euclidean distances d:
@@ -8,14 +8,15 @@ the negative is the closest one farther than the positive, ``min {d(a, n) : d(a,
 no negative is farther, the farthest negative ``max_n d(a, n)``; the pair's loss is
 ``max(0, margin + d(a, p) - d(a, n*))``; the loss is the mean over all (anchor, positive) pairs.
 
-Embeddings: a linear layer to ``head.out`` (1000, the study's ``embed_dim``) on the backbone features, L2
+Embeddings: a linear layer to ``head.out`` (the study's ``embed_dim``) on the backbone features, L2
 normalised per embedding (the study's code normalises along the batch axis, ``l2_normalize(axis=0)``,
 which we take for a slip and do not copy). Batch: ``pretrain.batch_size`` images give ``copies`` x as many
 views. The study's views were Inception crops, flips, colour distortion and grayscale with p = 0.66
 (``method_params.exemplar.augment: {grayscale_p: 0.66}`` reproduces the last; the others come from
 ``pretrain.augment``).
 
-method_params: ``copies`` 8, ``margin`` 0.5, ``head`` {kind: linear, out: 1000}.
+method_params: ``copies``, ``margin``, ``head``; their defaults (the study's) are the descriptor's,
+:mod:`archssl.catalog.methods.exemplar`, and the method receives them resolved.
 Pretext metric ``exemplar_nn_acc``: how often a view's nearest other view comes from the same image.
 """
 
@@ -38,7 +39,7 @@ def pairwise_sq_dist(e: torch.Tensor) -> torch.Tensor:
 
 
 @full_precision
-def triplet_semihard_loss(emb: torch.Tensor, labels: torch.Tensor, margin: float = 0.5) -> torch.Tensor:
+def triplet_semihard_loss(emb: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
     """Triplet loss with semi-hard negatives (see the module docstring), vectorised: each anchor's negative
     distances are sorted once and the semi-hard negative of every positive is found by binary search."""
     emb = emb.float()

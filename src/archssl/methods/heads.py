@@ -5,7 +5,7 @@ kind           layers (d = backbone width, h = hidden, o = output)
 =============  ============================================================================
 none           identity (the loss sees the backbone features)
 linear         Linear(d, o)
-mlp            Linear(d, h) - BN - ReLU - Linear(h, o)        (SimCLR; h = 2048, o = 128)
+mlp            Linear(d, h) - BN - ReLU - Linear(h, o)        (SimCLR)
 fixed_random   the mlp, randomly initialised and frozen
 deep           Linear(d, h) - ReLU - Linear(h, h) - ReLU - Linear(h, o)
 narrow         Linear(d, o) - BN - ReLU - Linear(o, o)        (narrow hidden layer)
@@ -15,7 +15,8 @@ narrow         Linear(d, o) - BN - ReLU - Linear(o, o)        (narrow hidden lay
 Linear-ReLU-Linear); ``deep`` has none either way, as the Good-practices study describes it.
 
 A head is configured by a dict ``{kind, hidden, out, bn}`` (method_params ``head``); missing keys take the
-method's defaults (:func:`head_from_cfg`; the descriptors in :mod:`archssl.methods` validate it).
+method's defaults (:func:`head_from_cfg`; the descriptors in :mod:`archssl.catalog.methods` write them and
+validate the dict).
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ from typing import Any
 
 from torch import nn
 
-from archssl.methods.info import HEAD_DEFAULTS, HEADS  # noqa: F401  (HEADS: this module's API too)
+from archssl.catalog.methods import HEAD_DEFAULTS, HEADS  # noqa: F401  (HEADS: this module's API too)
 
 
-def build_head(kind: str, in_dim: int, hidden: int = 2048, out_dim: int = 128, bn: bool = True
-               ) -> tuple[nn.Module, int]:
+def build_head(kind: str, in_dim: int, hidden: int, out_dim: int, bn: bool) -> tuple[nn.Module, int]:
     """Return (head, output dimension)."""
     norm = (lambda n: nn.BatchNorm1d(n)) if bn else (lambda n: nn.Identity())
     if kind == "none":
@@ -54,6 +54,6 @@ def build_head(kind: str, in_dim: int, hidden: int = 2048, out_dim: int = 128, b
 def head_from_cfg(cfg: dict[str, Any] | None, in_dim: int, defaults: dict[str, Any], where: str = "head"
                   ) -> tuple[nn.Module, int]:
     """Build a head from a ``{kind, hidden, out, bn}`` dict (validated by the method's descriptor) over
-    ``defaults`` over :data:`~archssl.methods.info.HEAD_DEFAULTS`; ``where`` names it in errors."""
+    ``defaults`` over :data:`~archssl.catalog.methods.base.HEAD_DEFAULTS`; ``where`` names it in errors."""
     c = {**HEAD_DEFAULTS, **defaults, **(cfg or {})}
     return build_head(str(c["kind"]), in_dim, int(c["hidden"]), int(c["out"]), bool(c["bn"]))

@@ -17,10 +17,11 @@ mini pool) this NCE diverges (the loss grows every epoch) and ``setup`` warns: u
 ``softmax``: cross-entropy over the K + 1 logits ``[v_pos . f, v_neg . f] / T`` (positive at index 0).
 
 After the step, each bank entry moves toward the new feature: ``v <- normalize(m v + (1 - m) f)``,
-``m = bank_momentum`` (0.5).
+``m = bank_momentum``.
 
-method_params: ``negatives`` (K) 4096, ``temperature`` 0.07, ``loss`` nce | softmax, ``bank_momentum``
-0.5, ``head`` {kind: linear, out: 128}. Needs each image's dataset index (``batch_inputs = indices``).
+method_params: ``negatives`` (K), ``temperature``, ``loss`` (nce | softmax), ``bank_momentum``, ``head``;
+their defaults are the descriptor's, :mod:`archssl.catalog.methods.instdisc`, and the method receives them
+resolved. Needs each image's dataset index (``batch_inputs = indices``).
 Pretext metric ``contrastive_top1``: how often the positive scores above all K sampled negatives.
 """
 

@@ -2,17 +2,19 @@
 
 Every image gives grid x grid = 9 patches (:mod:`archssl.methods.patches`: random crop, random gaps,
 grayscale with p = 2/3 per patch, per-patch standardisation). The shared backbone embeds each patch
-(backbone features -> ``head``, a linear layer to 1000 by default, the network's logits layer in the study's
+(backbone features -> ``head``, by default a linear layer, the network's logits layer in the study's
 code); for a permutation ``perm`` of the class set, slot j of the concatenated 9 x e vector holds patch
 ``perm[j]``, and a classifier ``Linear(9e, hidden) - BN - ReLU - Dropout - Linear(hidden, num_permutations)``
-predicts which permutation it was. The class set is ``num_permutations`` (100) permutations of maximal
+predicts which permutation it was. The class set is ``num_permutations`` permutations of maximal
 Hamming distance (:func:`archssl.methods.patches.max_hamming_permutations`). As in the study's code, each
-batch draws ``perms_per_image`` (8) of the classes and every image is shuffled by each of them, so the 9
-patch embeddings of an image serve 8 examples.
+batch draws ``perms_per_image`` of the classes and every image is shuffled by each of them, so the 9
+patch embeddings of an image serve ``perms_per_image`` examples.
 
-method_params: ``num_permutations`` 100, ``perms_per_image`` 8, ``hidden`` 4096, ``dropout`` 0.5,
-``head`` {kind: linear, out: 1000}, ``permutation_seed`` 0, and the patch keys ``grid`` 3, ``crop`` 0.873,
-``jitter`` 0.247, ``grayscale_p`` 0.667, ``normalize`` standardize | imagenet, ``patch_size`` null.
+method_params: ``num_permutations``, ``perms_per_image``, ``hidden``, ``dropout``, ``head``,
+``permutation_seed``, and the patch keys ``grid``, ``crop``, ``jitter``, ``grayscale_p``, ``normalize``
+(standardize | imagenet), ``patch_size``; their defaults (the study's) are the descriptor's,
+:mod:`archssl.catalog.methods.jigsaw` (the patch keys: :mod:`archssl.catalog.methods.patches`), and the
+method receives them resolved.
 Pretext metric ``jigsaw_acc``. Evaluation features: see :mod:`archssl.methods.patches`.
 The patches are made from the raw images: ``pretrain.augment`` does not apply to this method.
 """

@@ -5,8 +5,9 @@ Revisiting study's code (``resize, to_gray, crop, crop_patches, standardization`
 2. a ``grid`` x ``grid`` grid of cells (cell = crop // grid px); from every cell a random
    (cell - gap) x (cell - gap) tile, ``gap = round(jitter x cell)`` (the study: 21 of 85 px, 0.25), so
    neighbouring patches are separated by a random gap and cannot be matched by continuing edges;
-3. each patch independently to grayscale with probability ``grayscale_p`` (2/3; the mean of R, G, B as in
-   the study's code, which greys the whole image before cropping: the paper says per patch, and so do we);
+3. each patch independently to grayscale with probability ``grayscale_p`` (the study: 2/3; the mean of R, G,
+   B as in the study's code, which greys the whole image before cropping: the paper says per patch, and so
+   do we);
 4. each patch standardised to zero mean and unit variance (``tf.image.per_image_standardization``: the std
    is floored at 1/sqrt(numel)); ``normalize: imagenet`` uses the ImageNet mean/std instead;
 5. optionally resized to ``patch_size`` (bilinear); null keeps the tile size.
@@ -39,7 +40,7 @@ from archssl.train.augment import IMAGENET_MEAN, IMAGENET_STD, normalize, to_flo
 CENTRE = 4
 
 
-from archssl.methods.patchcfg import PATCH_DEFAULTS, PatchConfig  # noqa: E402,F401  (this module's API too)
+from archssl.catalog.methods.patches import PATCH_DEFAULTS, PatchConfig  # noqa: E402,F401  (this module's API too)
 
 
 def sample_patch_boxes(n: int, size: int, pc: PatchConfig, generator=None, train: bool = True) -> torch.Tensor:
@@ -140,7 +141,7 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def max_hamming_permutations(n: int = 100, length: int = 9, seed: int = 0) -> np.ndarray:
+def max_hamming_permutations(n: int, length: int, seed: int) -> np.ndarray:
     """``n`` permutations of ``range(length)`` chosen greedily for maximal Hamming distance (Noroozi & Favaro
     2016): start from a seeded random permutation, then repeatedly add the permutation whose *minimum*
     distance to those chosen is largest (ties: the largest mean distance, then the first in lexicographic
@@ -175,7 +176,7 @@ def max_hamming_permutations(n: int = 100, length: int = 9, seed: int = 0) -> np
 
 # ------------------------------------------------------------------------------------------------ RPL
 
-def relative_pairs(grid: int = 3) -> np.ndarray:
+def relative_pairs(grid: int) -> np.ndarray:
     """(grid*grid - 1, 2) pairs (neighbour position, centre position); row index = class label.
     For 3x3: labels 0..7 are positions 0, 1, 2, 3, 5, 6, 7, 8 (row-major), the centre is 4."""
     c = (grid * grid) // 2

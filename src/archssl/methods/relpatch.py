@@ -5,12 +5,14 @@ Patches as for Jigsaw (:mod:`archssl.methods.patches`: random crop, random gaps 
 with p = 2/3 per patch, per-patch standardisation). Every image gives all 8 (neighbour, centre) pairs, as in
 the study's code (``generate_patch_locations``): label l is the neighbour at grid position
 ``[0, 1, 2, 3, 5, 6, 7, 8][l]`` (row-major; 0 = top-left, 8 = bottom-right). The shared backbone embeds the
-patches (backbone -> ``head``, linear to 1000 by default); the pair's embeddings are concatenated
+patches (backbone -> ``head``, by default a linear layer); the pair's embeddings are concatenated
 (neighbour first, centre second) and ``Linear(2e, hidden) - BN - ReLU - Dropout - Linear(hidden, 8)``
 classifies.
 
-method_params: ``hidden`` 4096, ``dropout`` 0.5, ``head`` {kind: linear, out: 1000}, and the patch keys
-``grid`` 3, ``crop`` 0.873, ``jitter`` 0.247, ``grayscale_p`` 0.667, ``normalize``, ``patch_size``.
+method_params: ``hidden``, ``dropout``, ``head``, and the patch keys ``grid`` (3 only), ``crop``,
+``jitter``, ``grayscale_p``, ``normalize``, ``patch_size``; their defaults (the study's) are the
+descriptor's, :mod:`archssl.catalog.methods.relpatch` (the patch keys: :mod:`archssl.catalog.methods.patches`),
+and the method receives them resolved.
 Pretext metric ``rpl_acc``. Evaluation features: see :mod:`archssl.methods.patches`.
 The patches are made from the raw images: ``pretrain.augment`` does not apply to this method.
 """

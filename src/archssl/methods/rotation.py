@@ -1,14 +1,16 @@
 """Rotation prediction (RotNet, Gidaris et al. 2018), as in the Revisiting study: 4-way classification of
 the rotation {0, 90, 180, 270} degrees applied to an augmented view.
 
-``mode: all`` (default; RotNet and the Revisiting study): every image appears in all four rotations, so a
+``mode: all`` (RotNet and the Revisiting study): every image appears in all four rotations, so a
 batch of N images gives 4N examples with labels 0, 1, 2, 3. ``mode: random``: one rotation per image, drawn
 uniformly. Label r means ``torch.rot90(view, r, dims=(2, 3))`` (r quarter turns counter-clockwise). The
 classifier is a linear layer on the backbone features (the network's logits layer in the Revisiting code);
-``head`` may put another head before it (default none, as in the papers; on the 32-px mini suite a 2-layer
+``head`` may put another head before it (none in the papers; on the 32-px mini suite a 2-layer
 MLP head kept the backbone's last layer from specialising to the pretext, see config/studies/mini_methods.yaml).
 
-method_params: ``mode`` all | random, ``head`` {kind: none}. Pretext metric ``rotation_acc``.
+method_params: ``mode`` (all | random), ``head``; their defaults are the descriptor's,
+:mod:`archssl.catalog.methods.rotation`, and the method receives them resolved. Pretext metric
+``rotation_acc``.
 Views need square crops (the loop's are ``image_size`` x ``image_size``).
 """
 

@@ -12,8 +12,9 @@ Augmentation: ``pretrain.augment`` merged with ``method_params.supervised.augmen
 recipe is crop + flip only: ``augment: {jitter_p: 0, grayscale_p: 0, blur_p: 0}`` (the Good-practices study
 compares contrastive vs supervised augmentation strengths, which is this knob).
 
-method_params: ``num_classes`` null, ``label_smoothing`` 0.0 (and the reserved ``dataset`` / ``split`` /
-``augment`` of :mod:`archssl.methods.base`).
+method_params: ``num_classes`` (null: from the labels), ``label_smoothing``; their defaults are the
+descriptor's, :mod:`archssl.catalog.methods.supervised`, and the method receives them resolved (the
+reserved ``dataset`` / ``split`` / ``augment`` are the planner's, :mod:`archssl.methods.base`).
 Pretext metric ``train_top1``.
 """
 

@@ -4,7 +4,7 @@
     archssl nas-spec --genotype results/nas/NAME/genotype.yaml --out results/archs/nas-NAME.yaml
     archssl nas-figures --study results/nas/study.json --tables-dir results/tables --out-dir results/nas
 
-``nas-search`` runs one :class:`archssl.nas.plan.NASSearchJob` (the ``nas_search`` rule's param) with
+``nas-search`` runs one :class:`archssl.plan.nas.NASSearchJob` (the ``nas_search`` rule's param) with
 :func:`archssl.nas.search`: progress per epoch (losses, expected size, argmax architecture) goes to the log.
 ``nas-spec`` writes the derived architecture as the study's spec file of ``nas-NAME`` (validated, normalized).
 """
@@ -19,8 +19,9 @@ log = logging.getLogger("archssl.nas")
 
 
 def cmd_nas_search(a) -> None:
-    from archssl.nas.plan import NASSearchJob
+    from archssl.data import open_ref
     from archssl.nas.search import search
+    from archssl.plan.nas import NASSearchJob
     from archssl.plan import PretrainExec, parse_exec
     from archssl.utils import set_threads
 
@@ -28,7 +29,7 @@ def cmd_nas_search(a) -> None:
     job = NASSearchJob.from_dict(a.job)
     exe = parse_exec(a.exec, PretrainExec)
     s = job.run_settings(exe.checkpoint_every)
-    dataset = job.data.open(s["image_size"])
+    dataset = open_ref(job.data, s["image_size"])
     log.info("search %s: %s on %s/%s (%d images), %d epochs (%d warm-up), %s", job.search, job.method, job.data.name,
              job.data.split, len(dataset), s["epochs"], s["warmup_epochs"],
              "no size target" if s["target"] is None else

@@ -147,7 +147,7 @@ def search(dataset, out_dir, method: str = "simclr", method_params: dict | None 
     ``stop_after_epochs`` ends the search early, leaving the checkpoint and no ``genotype.yaml`` (to test and
     use resume). Returns the path of ``genotype.yaml`` (or of the checkpoint when stopped early).
     """
-    from archssl.methods import METHODS
+    from archssl.catalog import METHODS
     from archssl.train.augment import AugmentConfig, ViewMaker
     from archssl.train.loop import autocast_dtype
     from archssl.train.optim import build_optimizer

@@ -72,7 +72,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 
 def build_method(method: str, spec: dict, method_params: dict):
     from archssl.archs import build
-    from archssl.methods import METHODS
+    from archssl.catalog import METHODS
 
     backbone = build(spec)
     return METHODS.get(method)(backbone, method_params)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Iterator, Mapping
 
 import numpy as np
 
-from .info import PROBES, ProbeConfigError  # noqa: F401  (this module's API too)
+from archssl.catalog.probes import PROBES, ProbeConfigError  # noqa: F401  (this module's API too)
 
 from . import metrics as M
 
@@ -33,7 +33,7 @@ class ProbeInputError(ValueError):
 
 
 class Probe:
-    """Base class. Subclasses set ``name`` (their :class:`~archssl.evaluate.probes.info.ProbeInfo` declares
+    """Base class. Subclasses set ``name`` (their :class:`~archssl.catalog.probes.base.ProbeInfo` declares
     the parameters) and implement :meth:`_fit_select`."""
 
     name: ClassVar[str] = "probe"

@@ -1,15 +1,14 @@
 """Torch-free descriptors of the probes: their parameters (defaults, types, ranges) and where their
 implementation lives, so that the planner checks ``probe.params`` before any job runs.
 
-Adding a probe is one module with a :class:`~archssl.evaluate.probes.base.Probe` subclass plus one
-``register_probe(ProbeInfo(...))`` line (the built-in ones are at the end of this module).
+The descriptor class and the registry; each probe's descriptor is a module of :mod:`archssl.catalog.probes`.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
+from archssl.catalog.loader import load
 from archssl.params import (ParamError, boolean, choice, integer, list_of, number, one_or_list, resolve)
 from archssl.registry import Registry
 
@@ -61,9 +60,9 @@ class ProbeInfo:
         return out
 
     def load(self) -> type:
+        """The implementation class (imported on first use)."""
         if isinstance(self.impl, str):
-            module, _, cls = self.impl.partition(":")
-            self.impl = getattr(importlib.import_module(module), cls)
+            self.impl = load(self.impl)
         return self.impl
 
 
@@ -73,29 +72,3 @@ PROBES: Registry[ProbeInfo] = Registry("probe")
 def register_probe(info: ProbeInfo) -> ProbeInfo:
     PROBES.add(info.name, info)
     return info
-
-
-def _check_grid(p: dict, where: str) -> None:
-    if p["l2_values"] is None and p["l2_min"] > p["l2_max"]:
-        raise ProbeConfigError(f"config key '{where}.l2_min': {p['l2_min']} exceeds l2_max ({p['l2_max']})")
-
-
-_M = "archssl.evaluate.probes."
-register_probe(ProbeInfo("lbfgs_logreg", _M + "lbfgs:LBFGSLogReg", check=_check_grid, params={
-    "num_l2": integer(45, ge=1), "l2_min": number(1e-6, gt=0), "l2_max": number(1e5, gt=0),
-    "l2_values": list_of({"type": "number", "exclusiveMinimum": 0}, None, null=True),
-    "tol": number(1e-5, gt=0), "step_tol": number(1e-5, gt=0), "ftol": number(1e-12, ge=0),
-    "max_iter": integer(500, ge=1), "history": integer(10, ge=1), "dtype": choice("float32", ("float32", "float64")),
-    "precondition": boolean(True), "carry_memory": boolean(True), "standardize": boolean(False),
-    "tight_tol": number(1e-7, gt=0, null=True), "polish_max": integer(5, ge=0)}))
-SGD_PARAMS = {
-    "epochs": integer(100, ge=1), "batch_size": integer(256, ge=1), "lr": number(0.1, gt=0),
-    "momentum": number(0.9, ge=0, lt=1), "nesterov": boolean(True),
-    "weight_decays": list_of({"type": "number", "minimum": 0}, [0.0, 1e-5, 1e-4, 1e-3]),
-    "selection": choice("cv", ("cv", "val")), "folds": integer(3, ge=2), "standardize": boolean(True)}
-register_probe(ProbeInfo("sgd_linear", _M + "sgd:SGDLinearProbe", params=SGD_PARAMS))
-register_probe(ProbeInfo("mlp", _M + "sgd:MLPProbe", params={
-    **SGD_PARAMS, "hidden": integer(1024, ge=1), "selection": choice("val", ("cv", "val"))}))
-register_probe(ProbeInfo("knn", _M + "knn:KNNProbe", params={
-    "k": one_or_list({"type": "integer", "minimum": 1}, 200),
-    "temperature": one_or_list({"type": "number", "exclusiveMinimum": 0}, 0.07)}))

@@ -2,7 +2,8 @@
 know of a method without importing its implementation (or torch).
 
 A :class:`MethodInfo` names the implementation (an :class:`archssl.methods.base.SSLMethod` subclass, as a
-``"module:Class"`` path imported on first use, or the class itself) and declares the method's metadata:
+``"module:Class"`` path imported on first use by :func:`archssl.catalog.load`, or the class itself) and
+declares the method's metadata:
 its ``method_params`` as JSON-schema fragments (:mod:`archssl.params`: defaults, types and ranges in one
 place), its pretext metric, whether it trains, whether it is patch-based, the per-batch inputs it needs,
 and an optional cross-field check run before any job. Calling a descriptor builds the method:
@@ -11,9 +12,9 @@ and an optional cross-field check run before any job. Calling a descriptor build
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
+from archssl.catalog.loader import load
 from archssl.params import ParamError, boolean, choice, integer, mapping, resolve
 from archssl.registry import Registry
 
@@ -84,8 +85,7 @@ class MethodInfo:
     def load(self) -> type:
         """The implementation class (imported on first use)."""
         if isinstance(self.impl, str):
-            module, _, cls = self.impl.partition(":")
-            self.impl = getattr(importlib.import_module(module), cls)
+            self.impl = load(self.impl)
         return self.impl
 
     def __call__(self, backbone, params: dict | None = None):

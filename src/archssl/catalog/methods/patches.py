@@ -1,9 +1,12 @@
-"""The patch geometry of the patch-based pretext tasks (torch-free: the planner checks it before any job runs;
-:mod:`archssl.methods.patches` samples the patches)."""
+"""The patch geometry of the patch-based pretext tasks (jigsaw, relpatch): its parameters with their defaults
+and ranges (:data:`PATCH_PARAMS`) and the geometry check the planner runs before any job
+(:mod:`archssl.methods.patches` samples the patches)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from archssl.params import ParamError, choice, integer, number
 
 
 @dataclass
@@ -37,3 +40,22 @@ class PatchConfig:
 
 
 PATCH_DEFAULTS = {k: getattr(PatchConfig, k) for k in PatchConfig.KEYS}
+
+
+#: the patch keys of jigsaw / relpatch, with :class:`PatchConfig`'s defaults
+PATCH_PARAMS = {
+    "grid": integer(PatchConfig.grid, ge=2),
+    "crop": number(PatchConfig.crop, gt=0, le=1),
+    "jitter": number(PatchConfig.jitter, ge=0, lt=1),
+    "grayscale_p": number(PatchConfig.grayscale_p, ge=0, le=1),
+    "normalize": choice(PatchConfig.normalize, ("standardize", "imagenet")),
+    "patch_size": integer(PatchConfig.patch_size, ge=1, null=True),
+}
+
+
+def check_patches(p: dict, ctx: dict, where: str) -> None:
+    """The patches of resolved params ``p`` fit the run's images (``ctx["image_size"]``)."""
+    try:
+        PatchConfig.from_params(p).geometry(int(ctx["image_size"]))
+    except ValueError as e:
+        raise ParamError(f"config key '{where}.jitter': {e} (data.image_size is {ctx['image_size']})") from None

@@ -33,10 +33,17 @@ import copy
 import random
 from dataclasses import dataclass, field
 
+from archssl.archs import arch_id
+from archssl.catalog import METHODS
+from archssl.catalog.methods import RESERVED_KEYS
 from archssl.config import ConfigError
+from archssl.data import DATASETS
 from archssl.nas.space import DEFAULTS, NASSettingsError, build_space, validate_settings
 from archssl.params import ParamError
-from archssl.plan import DataRef, PretrainExec, _schema_defaults, _Spec, section
+from archssl.plan.checks import pretrain_set
+from archssl.plan.execution import PretrainExec, exec_args
+from archssl.plan.schema import schema_defaults, section
+from archssl.plan.specs import DataRef, PretrainJob, Spec, dataset_ref
 from archssl.utils import deep_merge
 
 #: the keys of a search besides the settings
@@ -65,7 +72,7 @@ def is_pending(spec: dict | None) -> bool:
 
 
 @dataclass(frozen=True)
-class NASSearchJob(_Spec):
+class NASSearchJob(Spec):
     """Every value that decides a search's result: its name, the SSL method and its resolved params, the
     complete settings (``checkpoint_every`` excluded: an execution setting) and the pretraining images."""
 
@@ -113,8 +120,6 @@ class NASPlan:
         return {job.arch: name for name, job in self.searches.items()}
 
     def exec_arg(self, name: str) -> str:
-        from archssl.plan import exec_args
-
         return exec_args(self.execs[name])
 
     def roles(self, archs) -> dict[str, str]:
@@ -148,8 +153,6 @@ def _err(e: NASSettingsError) -> ConfigError:
 
 def _method(cfg: dict, s: dict, where: str):
     """(method, resolved own params, resolved augment) of a search, checked like a pretraining run's."""
-    from archssl.methods import METHODS, RESERVED_KEYS
-    from archssl.plan import PretrainJob
 
     method = s.get("method", "simclr")
     if method not in METHODS:
@@ -176,9 +179,6 @@ def _method(cfg: dict, s: dict, where: str):
 
 
 def _data(cfg: dict, s: dict, method: str, where: str):
-    from archssl.data import DATASETS
-    from archssl.methods import METHODS
-    from archssl.plan import dataset_ref, pretrain_set
 
     d = cfg["data"]
     name, split = pretrain_set(cfg, s, lambda k: f"{where}.{k}")
@@ -217,7 +217,6 @@ def _random(r, space, settings: dict, where: str) -> tuple[list[dict], list[floa
     if hi < smallest or lo > largest:
         raise ConfigError(f"config key '{key}.params': the window {lo:.0f}-{hi:.0f} params is outside the space "
                           f"({smallest}-{largest} params)")
-    from archssl.archs import arch_id
 
     rng = random.Random(seed)
     out: dict[str, dict] = {}
@@ -249,7 +248,7 @@ def plan_nas(cfg: dict, archs: dict[str, dict]) -> NASPlan:
         extra = {k: s.pop(k) for k in SEARCH_KEYS if k in s}
         s.setdefault("image_size", cfg["data"]["image_size"])
         s.setdefault("seed", int(cfg.get("seed", 0)))
-        checkpoint_every = s.pop("checkpoint_every", _schema_defaults("pretrain")["checkpoint_every"])
+        checkpoint_every = s.pop("checkpoint_every", schema_defaults("pretrain")["checkpoint_every"])
         try:
             # the ops, the target and the fit at the search's image size (and the keys' types and ranges)
             settings = validate_settings({**s, "checkpoint_every": checkpoint_every}, where)
@@ -276,8 +275,7 @@ def plan_nas(cfg: dict, archs: dict[str, dict]) -> NASPlan:
                                        checkpoint_every=int(checkpoint_every))
         if "random" in extra and extra["random"] is not None:
             specs, window = _random(extra["random"], space, settings, where)
-            from archssl.archs import arch_id
-
+        
             ids = []
             for spec in specs:
                 a = arch_id(spec)
