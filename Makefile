@@ -44,8 +44,12 @@ test-slow: $(STAMP)
 test-slurm: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m slurm
 
+# the workflow lint, the rule files' format and the package's import layers (.importlinter); make test runs
+# the last two too (tests/test_layers.py)
 lint: $(STAMP)
 	$(SNAKE) --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/lint-imports --no-logo
 
 $(STUDIES): $(STAMP)
 	$(SNAKE) --cores $(CORES) --configfile config/studies/$@.yaml

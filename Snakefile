@@ -56,10 +56,10 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         FEATURES,
         rules.provenance.output,
         rules.tables.output,
         rules.figures.output,
         NAS_TARGETS,
-    default_target: True

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    import archssl.archs as A
+    import archssl.catalog.archs as A
+    from archssl.archs import build
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             problems: list[str] = []
             try:
                 torch.manual_seed(0)
-                model = A.build(spec).to(device).train()
+                model = build(spec).to(device).train()
                 n_params = sum(q.numel() for q in model.parameters())
                 if n_params != A.count_params(spec):
                     problems.append(f"params {n_params} != count_params {A.count_params(spec)}")

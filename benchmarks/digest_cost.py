@@ -166,7 +166,7 @@ def main(argv=None) -> float:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from archssl.archs import count_params
+    from archssl.catalog.archs import count_params
     from archssl.config import merge_files
     from archssl.data.mini import TASKS
     from archssl.plan import plan

@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     ap.add_argument("--results", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
     from archssl.data.loading import default_workers
-    from archssl.utils import select_device
+    from archssl.runtime import select_device
 
     cfg = dict(SMOKE if a.smoke else FULL)
     for k in ("batch", "steps", "warmup"):
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    from archssl.archs import named, normalize
+    from archssl.catalog.archs import named, normalize
 
     spec = named(cfg["spec"]) if isinstance(cfg["spec"], str) else normalize(cfg["spec"])
     start = time.perf_counter()

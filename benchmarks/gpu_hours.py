@@ -2,7 +2,7 @@
 
 The plan (:func:`archssl.plan.plan`, torch-free) gives every pretraining job (method, architecture, image
 size, epochs, pretraining set), every NAS search and every feature file; each architecture's forward FLOPs come
-from the closed-form counts (:func:`archssl.archs.count_flops`). One measured figure turns FLOPs into time: the
+from the closed-form counts (:func:`archssl.catalog.archs.count_flops`). One measured figure turns FLOPs into time: the
 SimCLR ResNet-50 training throughput at 224 px on one GPU (``--img-per-s``, the ``train`` section of
 ``benchmarks/gpu_bench.py``, images per second, two views each). A job's time is its work in "ResNet-50
 SimCLR images" divided by that rate:
@@ -80,7 +80,7 @@ def images(name: str, split: str | None, pool_size: int) -> int:
 
 
 def estimate(config: Path, img_per_s: float) -> dict:
-    from archssl.archs import count_flops, named
+    from archssl.catalog.archs import count_flops, named
     from archssl.config import load_config
     from archssl.plan import plan
 

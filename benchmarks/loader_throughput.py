@@ -95,8 +95,7 @@ def fabricate_imagenet(root: Path, n: int, classes: int = 10, val_per_class: int
 
 def open_fabricated(root: Path, classes: int, image_size: int, **options):
     """The ``train`` split of the fabricated folder through the real ``imagenet`` source."""
-    import archssl.data.real  # noqa: F401  (registers the sources)
-    from archssl.data.base import DATASETS
+    from archssl.catalog.datasets import DATASETS
 
     src = dataclasses.replace(DATASETS.get("imagenet"), num_classes=classes)
     # the held-out val fraction must leave every class one training image at least; 1% of a class is enough

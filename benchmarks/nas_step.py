@@ -1,7 +1,7 @@
 """Benchmark: time of a ProxylessNAS supernet training step (weight step, architecture step) against one
 stand-alone network of the same genotype, SimCLR, same batch, in one run.
 
-Setting: the ProxylessNAS space (``archssl.nas.space.PROXYLESS_SPACE``; ``--space`` overrides its fields, e.g.
+Setting: the ProxylessNAS space (``archssl.catalog.nas.PROXYLESS_SPACE``; ``--space`` overrides its fields, e.g.
 ``'{"stem": "small"}'``) at ``--image-size`` px, SimCLR (NT-Xent 0.5, head mlp 512-128), the SimCLR
 augmentations on the device (``archssl.train.augment.ViewMaker``), the search's weight optimiser (SGD,
 Nesterov momentum 0.9, weight decay 4e-5), channels_last, ``precision: auto`` (fp32 on CPU for this depthwise
@@ -67,10 +67,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
 
-    from archssl.archs import arch_id, build, count_flops, count_params
+    from archssl.archs import build
+    from archssl.catalog.archs import arch_id, count_flops, count_params
+    from archssl.catalog.nas import build_space
     from archssl.catalog import METHODS
     from archssl.nas.search import arch_step
-    from archssl.nas.space import build_space
     from archssl.nas.supernet import SuperNet, set_paths
     from archssl.train.augment import AugmentConfig, ViewMaker
     from archssl.train.loop import autocast_dtype

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from loader_throughput import RESULTS, machine, machine_line  # noqa: E402
 
 from archssl.archs import build  # noqa: E402
-from archssl.utils import slice_strided_pointwise_convs  # noqa: E402
+from archssl.runtime import slice_strided_pointwise_convs  # noqa: E402
 
 
 def _loss(model, x, amp: bool):

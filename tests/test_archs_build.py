@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-import archssl.archs as A
+import archssl.catalog.archs as A
+from archssl.archs import build
 
 
 
@@ -49,7 +50,7 @@ def measured_flops(model: torch.nn.Module, size: int, device: str = "cpu") -> in
 @pytest.mark.parametrize("spec", SMALL, ids=lambda s: A.arch_id(s))
 def test_small_archs_counts_taps_and_backward(spec):
     torch.manual_seed(0)
-    model = A.build(spec)
+    model = build(spec)
     assert sum(p.numel() for p in model.parameters()) == A.count_params(spec)
     assert model.out_dim == A.out_dim(spec)
     assert model.tap_names == A.tap_names(spec)
@@ -75,7 +76,7 @@ def test_small_archs_counts_taps_and_backward(spec):
 
 
 def test_forward_taps_stops_at_the_deepest_requested_tap():
-    model = A.build({"family": "resnet", "depths": [1, 1, 1], "width": 8, "stem": "cifar"}).eval()
+    model = build({"family": "resnet", "depths": [1, 1, 1], "width": 8, "stem": "cifar"}).eval()
     called = []
     for name in model.stage_names:
         model.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: called.append(name))
@@ -92,7 +93,7 @@ def test_named_param_counts_match_meta_modules():
     for name in A.NAMED:
         spec = A.named(name)
         with torch.device("meta"):
-            model = A.build(spec)
+            model = build(spec)
         assert sum(p.numel() for p in model.parameters()) == A.count_params(spec), name
         assert model.out_dim == A.out_dim(spec), name
 
@@ -103,7 +104,7 @@ def test_named_param_counts_match_meta_modules():
 def test_named_flops_match_flop_counter(name):
     spec = A.named(name)
     with torch.device("meta"):
-        model = A.build(spec)
+        model = build(spec)
     size = 32 if spec.get("stem") == "cifar" else 224
     assert measured_flops(model, size, "meta") == A.count_flops(spec, size)
 
@@ -113,7 +114,7 @@ def test_deterministic_init():
     states = []
     for seed in (0, 0, 1):
         torch.manual_seed(seed)
-        states.append(A.build(spec).state_dict())
+        states.append(build(spec).state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
     assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
 
@@ -121,7 +122,7 @@ def test_deterministic_init():
 @pytest.mark.parametrize("spec", [SMALL[0], SMALL[1], SMALL[5], SMALL[6], SMALL[8]], ids=lambda s: s["family"])
 def test_channels_last_and_bf16_autocast(spec):
     torch.manual_seed(0)
-    model = A.build(spec).eval()
+    model = build(spec).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         ref = model(x)
@@ -154,7 +155,7 @@ def test_girish_sample_forward_backward(size):
     batch = 2 if size == 32 else 1
     for spec in _girish_ci_sample():
         torch.manual_seed(0)
-        model = A.build(spec).train()
+        model = build(spec).train()
         x = torch.randn(batch, 3, size, size)
         out = model(x)
         assert out.shape == (batch, model.out_dim) and torch.isfinite(out).all()
@@ -165,7 +166,7 @@ def test_girish_sample_forward_backward(size):
 
 def test_counts_fall_back_to_meta_modules_without_a_closed_form():
     """A family without ``trace`` still gets exact counts (meta-device build and FlopCounterMode)."""
-    from archssl.archs.families.resnet import ResNetFamily
+    from archssl.catalog.archs.families.resnet import ResNetFamily
 
     class NoClosedForm(ResNetFamily):
         def trace(self, spec, t):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import archssl.archs as A
-from archssl.archs.presets import GIRISH_SAMPLE
-from archssl.archs.sample import lazy_permutation, quotas
+import archssl.catalog.archs as A
+from archssl.catalog.archs.presets import GIRISH_SAMPLE
+from archssl.catalog.archs.sample import lazy_permutation, quotas
 
 SPACE = [
     {"family": "resnet", "weight": 1.0, "fixed": {"stem": "cifar", "block": "basic"},
@@ -36,7 +36,7 @@ def test_seeded_determinism_and_no_duplicates():
 
 
 def test_same_draws_in_another_process():
-    code = ("import json, sys; import archssl.archs as A; space = json.loads(sys.stdin.read()); "
+    code = ("import json, sys; import archssl.catalog.archs as A; space = json.loads(sys.stdin.read()); "
             "print(json.dumps([[A.arch_id(s) for s in A.sample(space, 12, 7)], "
             "[A.arch_id(s) for s in A.preset('girish')]]))")
     env = dict(os.environ, PYTHONHASHSEED="99")

@@ -1,4 +1,4 @@
-"""Spec format, ids, errors, named archs, resolve() and the CLI (torch-free parts of archssl.archs)."""
+"""Spec format, ids, errors, named archs, resolve() and the ``archs`` CLI (archssl.catalog.archs: torch-free)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import archssl.archs as A
-from archssl.archs.spec import ID_RE
+import archssl.catalog.archs as A
+from archssl.catalog.archs.spec import ID_RE
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -26,7 +26,7 @@ def _env(**extra: str) -> dict:
 
 
 def test_import_is_torch_free_and_fast():
-    code = ("import sys, time; t = time.time(); import archssl.archs as A; "
+    code = ("import sys, time; t = time.time(); import archssl.catalog.archs as A; "
             "A.arch_id(A.named('resnet50')); A.resolve({'preset': 'girish'}); "
             "print('torch' in sys.modules, time.time() - t)")
     out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, check=True)
@@ -40,7 +40,7 @@ def test_same_spec_same_id_across_processes():
              {"family": "resnet", "depths": [1, 1, 1, 1], "width": 16, "stem": "cifar"},
              {"family": "mobilenetv2", "width_mult": 0.5, "depths": [1, 2, 2, 2, 2, 2, 1]}]
     here = [A.arch_id(s) for s in specs]
-    code = ("import json, sys; import archssl.archs as A; "
+    code = ("import json, sys; import archssl.catalog.archs as A; "
             "print(json.dumps([A.arch_id(s) for s in json.loads(sys.stdin.read())]))")
     for seed in ("0", "12345"):
         out = subprocess.run([sys.executable, "-c", code], input=json.dumps(specs), env=_env(PYTHONHASHSEED=seed),

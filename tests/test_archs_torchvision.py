@@ -12,7 +12,8 @@ import pytest
 import torch
 import torchvision
 
-import archssl.archs as A
+import archssl.catalog.archs as A
+from archssl.archs import build
 from archssl.archs.nets import mobilenetv2 as mbv2_net
 from archssl.archs.nets import resnet as resnet_net
 
@@ -62,7 +63,7 @@ def test_matches_torchvision(name, tv_name, kwargs):
 
         # ours on the meta device (no init cost), then torchvision's tensors assigned: strict key match
         with torch.device("meta"):
-            ours = A.build(spec)
+            ours = build(spec)
         assert sum(p.numel() for p in ours.parameters()) == tv_params
         state = {key_map(k): v for k, v in tv.state_dict().items()}
         ours.load_state_dict(state, strict=True, assign=True)

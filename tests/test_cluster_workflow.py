@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from test_workflow import BIN, MICRO, ROOT, env, snakemake, write_config
+from support.studies import MICRO
+from support.workflow import BIN, ROOT, env, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -79,7 +80,7 @@ def test_torchrun_pretraining_through_the_workflow(tmp_path):
     cfg["analysis"] = {"reference": "shape", "baseline": "simclr"}
     cfg["pretrain"]["epochs"] = 1
     write_config(tmp_path, cfg)
-    from archssl.archs import arch_id, normalize
+    from archssl.catalog.archs import arch_id, normalize
 
     arch = arch_id(normalize(cfg["archs"]["specs"][0]))
     target = f"results/pretrain/simclr/{arch}/backbone.pt"

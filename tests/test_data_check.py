@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
+from archssl.catalog.datasets import DATASETS, DatasetInfo
 from archssl.data import check
-from archssl.data.base import DATASETS, DatasetSource
-from archssl.data.real import fakes
+from support import fakes
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_roots_override_the_data_root(data_root, tmp_path_factory):
 def test_builtin_datasets_are_skipped(data_root):
     name = "test_check_builtin_dummy"
     if name not in DATASETS:
-        DATASETS.add(name, DatasetSource(name=name, num_classes=2, builtin=True))
+        DATASETS.add(name, DatasetInfo(name=name, num_classes=2, impl="archssl.data.mini:MiniSource", builtin=True))
     assert check.check_datasets([name], data_root / "does-not-exist") == []
     assert name not in check.real_dataset_names()
     assert "cifar10" in check.real_dataset_names()

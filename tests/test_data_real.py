@@ -11,8 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-import archssl.data.real  # noqa: F401
-from archssl.data.base import DATASETS, METRICS, DatasetError
+from archssl.catalog.datasets import DATASETS, METRICS, DatasetError, DiskDatasetInfo
 from archssl.data.preprocess import (
     DEFAULT_RESIZE,
     IMAGENET_MEAN,
@@ -22,7 +21,6 @@ from archssl.data.preprocess import (
     normalize,
     resized_short_side,
 )
-from archssl.data.real import fakes
 from archssl.data.real.common import (
     RealDatasetSource,
     Selection,
@@ -30,6 +28,7 @@ from archssl.data.real.common import (
     per_class_split,
     stable_key,
 )
+from support import fakes
 
 EXPECTED = {  # name: (num_classes, metric)
     "imagenet": (1000, "top1"),
@@ -71,7 +70,7 @@ def assert_items(ds, size: int, n: int | None = None) -> None:
 def test_registry_has_every_real_dataset_with_metric_and_classes():
     for name, (num_classes, metric) in EXPECTED.items():
         source = DATASETS.get(name)
-        assert isinstance(source, RealDatasetSource)
+        assert isinstance(source, DiskDatasetInfo) and isinstance(source.source(), RealDatasetSource)
         assert source.name == name and not source.builtin
         assert (source.num_classes, source.metric) == (num_classes, metric)
         assert source.metric in METRICS

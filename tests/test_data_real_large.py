@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import archssl.data.real  # noqa: F401
-from archssl.data.base import DATASETS, DatasetError
-from archssl.data.real import fakes
+from archssl.catalog.datasets import DATASETS, DatasetError
+from support import fakes
 
 SIZE = 20
 

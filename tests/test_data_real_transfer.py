@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-import archssl.data.real  # noqa: F401
-from archssl.data.base import DATASETS, DatasetError
-from archssl.data.real import fakes
+from archssl.catalog.datasets import DATASETS, DatasetError
 from archssl.data.real.transfer import VOC_CLASSES
+from support import fakes
 
 SIZE = 24
 

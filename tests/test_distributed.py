@@ -1,4 +1,6 @@
-"""Multi-process primitives (archssl.train.distributed): 2 processes (gloo, 127.0.0.1) against 1 process.
+"""Multi-process training (the collectives of archssl.distributed, SyncBatchNorm / DDP / sharding of
+archssl.train.distributed, the global-batch losses of archssl.methods.simclr and archssl.methods.moco):
+2 processes (gloo, 127.0.0.1) against 1 process.
 
 One module-scoped fixture spawns the 2 ranks once (``torch.multiprocessing.spawn``); each rank runs every
 scenario and saves what it saw; the tests compare that with the single-process computation done here.
@@ -26,11 +28,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
+from archssl import distributed as D
 from archssl.archs import build
 from archssl.catalog import METHODS
-from archssl.methods.common import split_forward
-from archssl.methods.simclr import nt_xent
-from archssl.train import distributed as D
+from archssl.methods.moco import batch_shuffle, batch_unshuffle, gather_keys, local_bn_splits, shuffled_key_forward
+from archssl.methods.simclr import nt_xent, nt_xent_global
+from archssl.train import distributed as TD
 from archssl.train.augment import AugmentConfig, ViewMaker
 
 WORLD = 2
@@ -71,7 +74,7 @@ def _close(a: torch.Tensor, b: torch.Tensor, tol: float = TOL) -> float:
 
 
 # ------------------------------------------------------------------------------------------------------
-# the training runs: 1 process with the methods' own training_step, W processes with the primitives
+# the training runs: the methods' own training_step, in 1 process on the global batch and in W processes
 
 
 def _data():
@@ -79,28 +82,6 @@ def _data():
     images = torch.randint(0, 256, (STEPS * N, 3, IMG, IMG), dtype=torch.uint8, generator=g)
     order = torch.randperm(STEPS * N, generator=torch.Generator().manual_seed(8))
     return images, order
-
-
-def simclr_step(m, images, augment):
-    """SimCLR's training_step with the global-batch NT-Xent (what SimCLR.training_step becomes)."""
-    v1, v2 = augment(images), augment(images)
-    z1, z2 = m.head(m.backbone(torch.cat([v1, v2]))).chunk(2)
-    loss, acc = D.nt_xent_global(z1, z2, m.temperature)
-    return loss, {m.pretext_metric: float(acc)}
-
-
-def moco_step(m, images, augment):
-    """MoCo's training_step with bn_splits counted over the global batch, cross-rank shuffling BN and the
-    gathered keys queued by MoCo.after_step (what MoCo.query / key / training_step become)."""
-    v1, v2 = augment(images), augment(images)
-    q = F.normalize(split_forward(lambda v: m.head(m.backbone(v)), v1, D.local_bn_splits(m.bn_splits)).float(), dim=1)
-    k = F.normalize(D.shuffled_key_forward(lambda v: m.key_head(m.key_backbone(v)), v2, m.bn_splits).float(), dim=1)
-    loss, acc = m.contrast(q, k)
-    m._pending = [D.gather_keys(k)]
-    return loss, {m.pretext_metric: float(acc)}
-
-
-DIST_STEPS = {"simclr": simclr_step, "byol": None, "moco": moco_step}  # None: the method's own training_step
 
 
 def _smooth(model: torch.nn.Module) -> torch.nn.Module:
@@ -119,24 +100,24 @@ def _smooth(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def train(scenario: str, distributed: bool, sync_bn: bool | None = None) -> dict:
-    """STEPS SGD steps. ``distributed``: this rank's shard, ShardedViewMaker, SyncBN (per the scenario, or
-    ``sync_bn``), DDP over the step; else the global batch and the method's own training_step/after_step."""
+    """STEPS SGD steps of the method's own training_step/after_step. ``distributed``: this rank's shard,
+    ShardedViewMaker, SyncBN (per the scenario, or ``sync_bn``), DDP over the step; else the global batch."""
     kind, params, scenario_sync = SCENARIOS[scenario]
     images, order = _data()
     torch.manual_seed(0)
     method = _smooth(METHODS.get(kind)(build(SPEC), params))
     method.train()
     if distributed and (scenario_sync if sync_bn is None else sync_bn):
-        method = D.convert_sync_batchnorm(method)
+        method = TD.convert_sync_batchnorm(method)
     opt = torch.optim.SGD([p for p in method.parameters() if p.requires_grad], lr=0.1, momentum=0.9)
     names = [n for n, p in method.named_parameters() if p.requires_grad]
     if distributed:
         # small buckets (20 kB; the model has 80 kB of weights): DDP's gradient all-reduces interleave with
         # the all-reduces in the backward of the gather and of SyncBN, as in a large model
-        run = D.wrap_ddp(method, step=DIST_STEPS[kind], bucket_cap_mb=0.02)
-        idx = D.shard_order(order, N)
-        b = D.local_batch_size(N)
-        view = D.ShardedViewMaker(AugmentConfig(**AUG), VIEW, torch.Generator().manual_seed(9))
+        run = TD.wrap_ddp(method, bucket_cap_mb=0.02)
+        idx = TD.shard_order(order, N)
+        b = TD.local_batch_size(N)
+        view = TD.ShardedViewMaker(AugmentConfig(**AUG), VIEW, torch.Generator().manual_seed(9))
     else:
         run, idx, b = method.training_step, order, N
         view = ViewMaker(AugmentConfig(**AUG), VIEW, torch.Generator().manual_seed(9))
@@ -204,7 +185,7 @@ def _worker(r: int, port: int, out_dir: str) -> None:
     # nt_xent_global
     Z1, Z2 = _nt_xent_case()
     z1, z2 = D.shard_rows(Z1).clone().requires_grad_(True), D.shard_rows(Z2).clone().requires_grad_(True)
-    loss, acc = D.nt_xent_global(z1, z2, 0.5)
+    loss, acc = nt_xent_global(z1, z2, 0.5)
     loss.backward()
     res["nt_xent"] = {"loss": loss.detach(), "acc": acc, "g1": z1.grad, "g2": z2.grad}
 
@@ -215,7 +196,7 @@ def _worker(r: int, port: int, out_dir: str) -> None:
         net[0].weight.copy_(torch.tensor([1.5, 0.5, -1.0]))
         net[0].bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
     weight = net[0].weight
-    net = D.convert_sync_batchnorm(net)
+    net = TD.convert_sync_batchnorm(net)
     xb = D.shard_rows(Xb).clone().requires_grad_(True)
     y = net(xb)
     (D.shard_rows(Cb) * y).sum().backward()
@@ -230,12 +211,12 @@ def _worker(r: int, port: int, out_dir: str) -> None:
     Xs = torch.arange(N * 2, dtype=torch.float32).view(N, 2)
     xs_local = D.shard_rows(Xs)
     torch.manual_seed(5)
-    xs, idx = D.batch_shuffle(xs_local)
-    res["shuffle"] = {"x": xs, "idx": idx, "back": D.batch_unshuffle(xs, idx), "own": xs_local,
+    xs, idx = batch_shuffle(xs_local)
+    res["shuffle"] = {"x": xs, "idx": idx, "back": batch_unshuffle(xs, idx), "own": xs_local,
                       "rand_after": torch.rand(3)}
-    res["bn_splits"] = {s: D.local_bn_splits(s) for s in (1, 2, 4)}
+    res["bn_splits"] = {s: local_bn_splits(s) for s in (1, 2, 4)}
     try:
-        D.local_bn_splits(3)
+        local_bn_splits(3)
         res["bn_splits"]["3"] = "accepted"
     except ValueError as e:
         res["bn_splits"]["3"] = str(e)
@@ -425,7 +406,7 @@ def test_world_size_one_collectives_are_identities(no_group):
     assert D.all_reduce_sum_with_grad(x) is x
     k = D.all_gather_no_grad(x)
     assert torch.equal(k, x) and not k.requires_grad
-    assert torch.equal(D.gather_keys(x), x)
+    assert torch.equal(gather_keys(x), x)
     assert torch.equal(D.all_reduce_mean(x), x)
     assert D.reduce_metrics({"a": 0.25}) == {"a": 0.25}
     assert D.broadcast(x) is x and D.shard_rows(x) is x
@@ -434,7 +415,7 @@ def test_world_size_one_collectives_are_identities(no_group):
 def test_world_size_one_nt_xent_global_is_nt_xent(no_group):
     z1, z2 = (z.clone().requires_grad_(True) for z in _nt_xent_case())
     w1, w2 = (z.detach().clone().requires_grad_(True) for z in (z1, z2))
-    loss, acc = D.nt_xent_global(z1, z2, 0.3)
+    loss, acc = nt_xent_global(z1, z2, 0.3)
     ref, ref_acc = nt_xent(w1, w2, 0.3)
     loss.backward()
     ref.backward()
@@ -452,23 +433,23 @@ def test_world_size_one_moco_keys_are_the_bn_splits_emulation(no_group, bn_split
     ref = m.key(x)
     after_ref = torch.rand(2)
     torch.manual_seed(1)
-    got = F.normalize(D.shuffled_key_forward(lambda v: m.key_head(m.key_backbone(v)), x, bn_splits).float(), dim=1)
+    got = F.normalize(shuffled_key_forward(lambda v: m.key_head(m.key_backbone(v)), x, bn_splits).float(), dim=1)
     assert torch.equal(got, ref) and torch.equal(torch.rand(2), after_ref)
-    assert D.local_bn_splits(bn_splits) == bn_splits
+    assert local_bn_splits(bn_splits) == bn_splits
     torch.manual_seed(1)
-    xs, idx = D.batch_shuffle(x)
+    xs, idx = batch_shuffle(x)
     assert xs is x and torch.equal(idx, torch.arange(N))
     assert torch.equal(torch.rand(2), torch.rand(2, generator=torch.Generator().manual_seed(1)))  # no draw
-    assert torch.equal(D.batch_unshuffle(x, idx), x)
+    assert torch.equal(batch_unshuffle(x, idx), x)
 
 
 def test_world_size_one_model_wrappers(no_group):
     kind, params, _ = SCENARIOS["simclr"]
     torch.manual_seed(0)
     m = METHODS.get(kind)(build(SPEC), params)
-    assert D.convert_sync_batchnorm(m) is m and not D.has_sync_batchnorm(m)
-    run = D.wrap_ddp(m)
-    assert isinstance(run, D.StepForward) and run.method is m
+    assert TD.convert_sync_batchnorm(m) is m and not TD.has_sync_batchnorm(m)
+    run = TD.wrap_ddp(m)
+    assert isinstance(run, TD.StepForward) and run.method is m
     images = _data()[0][:N]
     torch.manual_seed(2)
     loss, metrics = run(images, ViewMaker(AugmentConfig(**AUG), VIEW, torch.Generator().manual_seed(3)))
@@ -479,20 +460,20 @@ def test_world_size_one_model_wrappers(no_group):
 
 def test_allreduce_batchnorm_without_a_group_is_batchnorm(no_group):
     x = torch.randn(6, 3, 4, 4)
-    ref, got = torch.nn.BatchNorm2d(3), D.AllReduceSyncBatchNorm(3)
+    ref, got = torch.nn.BatchNorm2d(3), TD.AllReduceSyncBatchNorm(3)
     assert torch.equal(got(x), ref(x)) and torch.equal(got.running_var, ref.running_var)
     assert set(got.state_dict()) == set(ref.state_dict())
 
 
 def test_shard_order_gives_each_rank_its_contiguous_share_of_each_global_batch(no_group):
     order = torch.randperm(23, generator=torch.Generator().manual_seed(0))
-    assert D.shard_order(order, 8) is order
-    shards = [D.shard_order(order, 8, r, 2) for r in range(2)]
+    assert TD.shard_order(order, 8) is order
+    shards = [TD.shard_order(order, 8, r, 2) for r in range(2)]
     assert all(len(s) == 2 * 4 for s in shards)  # 2 full global batches; the last 7 indices dropped
     for i in range(2):
         assert torch.equal(torch.cat([s[i * 4:(i + 1) * 4] for s in shards]), order[i * 8:(i + 1) * 8])
     with pytest.raises(ValueError, match="divisible"):
-        D.shard_order(order, 9, 0, 2)
+        TD.shard_order(order, 9, 0, 2)
 
 
 def test_sharded_views_are_rows_of_the_single_process_views(no_group):
@@ -501,7 +482,7 @@ def test_sharded_views_are_rows_of_the_single_process_views(no_group):
     one = ViewMaker(cfg, VIEW, torch.Generator().manual_seed(4))
     ref = [one(images), one(images)]
     for r in range(WORLD):
-        mine = D.ShardedViewMaker(cfg, VIEW, torch.Generator().manual_seed(4), rank=r, world_size=WORLD)
+        mine = TD.ShardedViewMaker(cfg, VIEW, torch.Generator().manual_seed(4), rank=r, world_size=WORLD)
         for k in range(2):
             _close(mine(_rows(images, r)), _rows(ref[k], r), 1e-6)
         assert torch.equal(mine.generator.get_state(), one.generator.get_state())
@@ -511,8 +492,8 @@ def test_sharded_views_are_rows_of_the_single_process_views(no_group):
     whole = one.for_sizes(sizes)(images)
     assert not torch.equal(whole, one.for_sizes(None)(images))  # the sizes change the crops
     for r in range(WORLD):
-        mine = D.ShardedViewMaker(cfg, VIEW, torch.Generator().set_state(state), rank=r, world_size=WORLD)
+        mine = TD.ShardedViewMaker(cfg, VIEW, torch.Generator().set_state(state), rank=r, world_size=WORLD)
         _close(mine.for_sizes(_rows(sizes, r))(_rows(images, r)), _rows(whole, r), 1e-6)
-    alone = D.ShardedViewMaker(cfg, VIEW, torch.Generator().manual_seed(4))
+    alone = TD.ShardedViewMaker(cfg, VIEW, torch.Generator().manual_seed(4))
     plain = ViewMaker(cfg, VIEW, torch.Generator().manual_seed(4))
     assert alone.world_size == 1 and torch.equal(alone(images), plain(images))

@@ -14,7 +14,8 @@ import re
 import pytest
 import torch
 
-import archssl.archs as A
+import archssl.catalog.archs as A
+from archssl.archs import build
 from archssl.archs.export import ExportError, main, to_torchvision
 
 
@@ -38,7 +39,7 @@ def _randomise(model: torch.nn.Module, seed: int) -> None:
 
 def _ours(spec: dict, seed: int = 0):
     torch.manual_seed(seed)
-    net = A.build(spec)
+    net = build(spec)
     _randomise(net, seed + 1)
     return net.eval()
 
@@ -92,7 +93,7 @@ def test_export_matches_torchvision_features(name):
 def test_named_builders_and_zero_classifier():
     spec = A.named("resnet50")
     with torch.device("meta"):
-        net = A.build(spec)
+        net = build(spec)
     target, _ = to_torchvision(net.to_empty(device="cpu").state_dict(), spec)  # a bare state_dict with its spec
     assert target.name == "resnet50"
     assert to_torchvision(_ours(A.named("mobilenet_v2")))[0].name == "mobilenet_v2"
@@ -130,7 +131,7 @@ def test_proxyless_rows_split_per_block_expansion():
 def test_refused_specs_name_the_key(spec, key):
     spec = A.normalize(spec)
     with torch.device("meta"):
-        net = A.build(spec)
+        net = build(spec)
     with pytest.raises(ExportError, match=re.escape(f"spec key '{key}'")) as info:
         to_torchvision(net)
     assert A.arch_id(spec) in str(info.value)
@@ -163,7 +164,7 @@ def test_cli_writes_plain_state_dict_and_metadata(tmp_path, capsys):
 
     revnet = A.normalize({"family": "revnet"})
     with torch.device("meta"):
-        rn = A.build(revnet)
+        rn = build(revnet)
     rn = rn.to_empty(device="cpu")
     with torch.no_grad():
         for t in rn.state_dict().values():

@@ -126,13 +126,13 @@ def test_an_enospc_from_the_rename_step_names_the_target(tmp_path, monkeypatch):
 # bit-identical results on one machine). Fault -> what the user sees -> outcome (the module docstring of
 # archssl.integrity and the issue's closing note have the table).
 
-import re  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
 
 import yaml  # noqa: E402
 
-from test_workflow import MICRO, ROOT, build_study, copy_study, planned, snakemake, write_config  # noqa: E402
+from support.studies import MICRO, build_study, copy_study  # noqa: E402
+from support.workflow import ROOT, planned, snakemake, write_config  # noqa: E402
 
 #: the micro study, smaller still: one feature job and one probe job per (method, arch), 2 steps per epoch
 FAULTS = yaml.safe_load(yaml.safe_dump(MICRO))
@@ -332,16 +332,16 @@ def test_an_out_of_range_parameter_is_refused_before_any_job_naming_the_key(stud
 
 @pytest.mark.slow
 def test_an_edited_loss_function_is_listed_by_status_with_the_command_that_reruns_it(study, undisturbed, tmp_path):
-    """The edit is simulated on a copy of the package (the digest source: ``archssl.staleness.PACKAGE``): SimCLR's
+    """The edit is simulated on a copy of the package (the digest source: ``archssl.codedigest.PACKAGE``): SimCLR's
     loss is changed there, and `archssl status` and the report's status table run against that copy."""
-    from archssl import staleness
+    from archssl import codedigest
 
     assert res(undisturbed, "status.csv").read_text().strip() == "rule,path,why,rerun"  # nothing stale
     edited = tmp_path / "archssl"
-    shutil.copytree(staleness.PACKAGE, edited, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(codedigest.PACKAGE, edited, ignore=shutil.ignore_patterns("__pycache__"))
     simclr = edited / "methods" / "simclr.py"
     simclr.write_text(simclr.read_text().replace("sim = z @ z.t() / temperature", "sim = z @ z.t() / (2 * temperature)"))
-    code = (f"import archssl.staleness as S; S.PACKAGE = __import__('pathlib').Path({str(edited)!r}); "
+    code = (f"import archssl.codedigest as S; S.PACKAGE = __import__('pathlib').Path({str(edited)!r}); "
             f"from archssl.cli import main; main(['status', 'micro.yaml']); "
             f"main(['status', 'micro.yaml', '--csv', 'status_edited.csv'])")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=study)
@@ -355,27 +355,12 @@ def test_an_edited_loss_function_is_listed_by_status_with_the_command_that_rerun
     rows = (study / "status_edited.csv").read_text().splitlines()
     assert len(rows) == 3 and all(row.endswith(cmd) for row in rows[1:])
     # the command does what it says: both simclr pretrainings and what follows from them
-    jobs = planned_with(study, *cmd.split()[3:])
+    jobs = planned(study, *cmd.split()[3:])
     assert sorted(w["arch"] for r_, w in jobs if r_ == "pretrain") == sorted([RESNET, MBV2])
     assert {w["method"] for _, w in jobs if "method" in w} == {"simclr"}
     # with today's code nothing is stale
     r = subprocess.run([str(BIN / "archssl"), "status", "micro.yaml"], capture_output=True, text=True, cwd=study)
     assert r.stdout.strip() == "every existing result was made by the code installed now", r.stdout + r.stderr
-
-
-def planned_with(work: Path, *args: str) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job a dry run with ``args`` would run (parsed as test_workflow.planned does)."""
-    out = snakemake(work, "-n", *args)
-    jobs = []
-    for line in (out.stdout + out.stderr).splitlines():
-        m = re.match(r"^(?:local)?rule (\w+):", line.strip())
-        if m:
-            jobs.append((m.group(1), {}))
-            continue
-        m = re.match(r"^wildcards: (.*)$", line.strip())
-        if m and jobs:
-            jobs[-1][1].update(dict(kv.split("=", 1) for kv in m.group(1).split(", ")))
-    return jobs
 
 
 @pytest.mark.slow
@@ -478,9 +463,11 @@ def test_an_old_backbone_without_a_digest_is_accepted_with_a_warning_and_listed_
     still checked) and `archssl status` lists it as unverified; an old checkpoint is not resumed from."""
     import torch
 
-    from archssl.archs import build, normalize
-    from archssl.staleness import stale_artifacts, stage_digest
-    from archssl.train.loop import load_backbone
+    from archssl.archs import build
+    from archssl.plan.stages import stage_digest
+    from archssl.status import stale_artifacts
+    from archssl.archs.checkpoint import load_backbone
+    from archssl.catalog.archs import normalize
 
     spec = normalize({"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"})
     net = build(spec)
@@ -544,7 +531,7 @@ def test_probe_results_metrics_and_specs_are_validated_naming_the_file(tmp_path)
         m.write_text(text)
         with pytest.raises(CorruptArtifact, match=f"^{m}: not a valid metrics CSV"):
             read_metrics(m)
-    from archssl.archs import arch_id, normalize
+    from archssl.catalog.archs import arch_id, normalize
 
     spec = normalize({"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"})
     s = tmp_path / f"{arch_id(spec)}.yaml"

@@ -3,7 +3,8 @@
 import numpy as np
 import torch
 
-from archssl.archs import build, normalize
+from archssl.archs import build
+from archssl.catalog.archs import normalize
 from archssl.evaluate.features import extract_to_file
 from archssl.evaluate.featurestore import read_features
 from archssl.data.mini import ArrayDataset

@@ -24,10 +24,10 @@ def test_byol_loss_is_normalised_mse():
 
 
 def test_tau_schedule():
-    assert tau_at(0, 100, 0.996) == 0.996
-    assert abs(tau_at(100, 100, 0.996) - 1.0) < 1e-12
-    assert abs(tau_at(50, 100, 0.996) - (1 - 0.004 / 2)) < 1e-12
-    assert abs(tau_at(25, 100, 0.99) - (1 - 0.01 * (math.cos(math.pi / 4) + 1) / 2)) < 1e-12
+    assert tau_at(0, 100, 0.996, "cosine") == 0.996
+    assert abs(tau_at(100, 100, 0.996, "cosine") - 1.0) < 1e-12
+    assert abs(tau_at(50, 100, 0.996, "cosine") - (1 - 0.004 / 2)) < 1e-12
+    assert abs(tau_at(25, 100, 0.99, "cosine") - (1 - 0.01 * (math.cos(math.pi / 4) + 1) / 2)) < 1e-12
     assert tau_at(70, 100, 0.99, "constant") == 0.99
 
 

@@ -12,8 +12,9 @@ from scipy import stats
 
 from archssl.archs import build
 from archssl.catalog import METHODS
-from archssl.methods.common import KeyQueue, ema_update
-from archssl.methods.moco import (hard_negative_ranks, info_nce_queue, sample_hard_negatives, skewnorm_sample)
+from archssl.methods.common import ema_update
+from archssl.methods.moco import (KeyQueue, hard_negative_ranks, info_nce_queue, sample_hard_negatives,
+                                 skewnorm_sample)
 
 SPEC = {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}
 

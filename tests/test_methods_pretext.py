@@ -11,9 +11,10 @@ import torch
 
 from archssl.archs import build
 from archssl.catalog import METHODS
+from archssl.catalog.methods import PatchConfig
 from archssl.methods.exemplar import nn_accuracy, triplet_semihard_loss
 from archssl.methods.jigsaw import permute_and_concat
-from archssl.methods.patches import (PatchConfig, extract_patches, hamming, make_patches, max_hamming_permutations,
+from archssl.methods.patches import (extract_patches, hamming, make_patches, max_hamming_permutations,
                                      per_patch_standardize, relative_pairs, sample_patch_boxes)
 from archssl.methods.rotation import rot90, rotate_all, rotate_random
 

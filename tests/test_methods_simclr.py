@@ -42,9 +42,9 @@ def test_nt_xent_accuracy_is_one_for_identical_views():
 def test_heads_shapes_and_frozen_random_head():
     x = torch.randn(4, 32)
     for kind, out in [("none", 32), ("linear", 16), ("mlp", 16), ("deep", 16), ("narrow", 16), ("fixed_random", 16)]:
-        head, dim = build_head(kind, 32, 64, 16)
+        head, dim = build_head(kind, 32, 64, 16, True)
         assert dim == out and head(x).shape == (4, out)
-    head, _ = build_head("fixed_random", 32, 64, 16)
+    head, _ = build_head("fixed_random", 32, 64, 16, True)
     assert not any(p.requires_grad for p in head.parameters())
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from archssl.data import DATASETS, DatasetError
+from archssl.catalog.datasets import DATASETS, DatasetError
 from archssl.data import mini
 
 

@@ -21,8 +21,9 @@ import pytest
 import torch
 import yaml
 
-from archssl.archs import arch_id, build, count_flops, count_params, load_spec, normalize
-from archssl.nas import NASSettingsError, build_space, validate_settings
+from archssl.archs import build
+from archssl.catalog.archs import arch_id, count_flops, count_params, load_spec, normalize
+from archssl.catalog.nas import NASSettingsError, build_space, validate_settings
 from archssl.nas.search import arch_step, search
 from archssl.nas.supernet import SuperNet, set_paths, size_penalty
 
@@ -47,7 +48,7 @@ def block_of(op: str) -> dict:
 def searchable(space_fields: dict):
     """(stage, index, zero allowed) of every block of stages 2-7: zero where the family's block plan gives
     stride 1 and equal input and output channels (the family's own rule for ``skip``)."""
-    from archssl.archs.families.mobilenetv2 import block_plan
+    from archssl.catalog.archs.families.mobilenetv2 import block_plan
 
     spec = normalize({"family": "mobilenetv2", "channels": [16, 24, 40, 80, 96, 192, 320],
                       "depths": [1, 4, 4, 4, 4, 4, 1], "last_channel": 1280, **space_fields})
@@ -532,7 +533,7 @@ def test_holdout_split_is_checked_against_the_dataset():
 
 
 def test_validation_is_torch_free():
-    code = ("import sys; sys.path.insert(0, 'src'); import archssl.nas as n; "
+    code = ("import sys; sys.path.insert(0, 'src'); import archssl.catalog.nas as n; "
             "s = n.validate_settings({'target': {'kind': 'flops', 'value': 2e7}}, where='x'); "
             "assert 'torch' not in sys.modules, 'torch imported'; print(len(n.space_of(s).slots))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

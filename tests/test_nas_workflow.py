@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import MICRO, planned, snakemake, write_config
+from support.studies import MICRO
+from support.workflow import planned, snakemake, write_config
 
 from archssl.config import ConfigError
 from archssl.plan import plan
@@ -69,7 +70,7 @@ def test_space_that_does_not_fit_the_study_image_size_is_named():
 
 
 def test_plan_has_the_searched_id_and_random_archs_of_the_window():
-    from archssl.archs import count_params, normalize
+    from archssl.catalog.archs import count_params, normalize
 
     cfg = nas_config(random={"n": 4, "seed": 3, "tolerance": 0.1})
     p = plan(copy.deepcopy(cfg))
@@ -115,7 +116,7 @@ def test_search_through_the_dag_resumes_reruns_nothing_and_only_its_arch(tmp_pat
     snakemake(work, "--cores", "2")
     log = (res / "logs/nas_search/s0.log").read_text()
     assert "resuming the search" in log and "epoch 2/2" in log and "argmax" in log and "E[params]" in log
-    from archssl.archs import load_spec
+    from archssl.catalog.archs import load_spec
 
     assert load_spec(res / "archs/nas-s0.yaml") == load_spec(res / "nas/s0/genotype.yaml")
     acc = pd.read_csv(res / "tables/accuracy.csv")
@@ -140,7 +141,7 @@ def test_search_through_the_dag_resumes_reruns_nothing_and_only_its_arch(tmp_pat
     probs = traj[OPS].max(axis=1)
     last_line, = [x for x in numbers["nas_trajectory"]["trajectory_s0"] if "at the last epoch (epoch 2)" in x]
     assert last_line.endswith(f"{probs[traj['epoch'] == 2].mean():.3f}")
-    from archssl.archs import count_params
+    from archssl.catalog.archs import count_params
 
     assert f"{count_params(load_spec(res / 'archs/nas-s0.yaml')):,} parameters" in (
         numbers["nas_genotype"]["genotype_s0"][0])

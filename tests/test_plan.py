@@ -14,7 +14,7 @@ import yaml
 from archssl.cli import main
 from archssl.config import ConfigError, load_schema
 from archssl.plan import FeaturesExec, PretrainExec, PretrainJob, ProbeJob, parse_exec, plan, planned_figures
-from test_workflow import MICRO  # the micro study of the workflow tests
+from support.studies import MICRO  # the micro study of the workflow tests
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

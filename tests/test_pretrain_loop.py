@@ -14,12 +14,11 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-import archssl.data.real  # noqa: F401  (registers the sources)
-from archssl.data.base import DATASETS
-from archssl.data.real.fakes import make_imagenet
+from archssl.catalog.datasets import DATASETS
 from archssl.plan import PretrainExec, PretrainJob
 from archssl.train import augment as A
 from archssl.train import loop
+from support.fakes import make_imagenet
 
 SPEC = {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}
 WNIDS = ("n01440764", "n01443537", "n01484850")
@@ -109,7 +108,7 @@ def _run_all(out_dir: str) -> dict:
 
 
 def _worker(r: int, port: int, out_dir: str) -> None:
-    from archssl.train import distributed as D
+    from archssl import distributed as D
 
     os.environ.update({"RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": str(WORLD),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
@@ -169,7 +168,7 @@ def test_two_processes_pretrain_like_one_on_the_global_batch(runs, method):
 _STRIDED_1X1 = """
 import sys, torch
 sys.path.insert(0, {src!r})
-from archssl.utils import prepare_training_layout
+from archssl.runtime import prepare_training_layout
 torch.set_num_threads(1)
 torch.manual_seed(0)
 net = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 1, stride=2, bias=False), torch.nn.ReLU())
@@ -192,7 +191,7 @@ def test_a_strided_1x1_convolution_over_few_channels_trains_contiguous_on_a_cpu(
     import subprocess
     import sys
 
-    from archssl.utils import training_memory_format
+    from archssl.runtime import training_memory_format
 
     def conv(cin, k, stride, groups=1):
         return torch.nn.Sequential(torch.nn.Conv2d(cin, 16, k, stride=stride, groups=groups, bias=False))
@@ -218,7 +217,7 @@ def test_strided_1x1_convolutions_on_sliced_inputs_compute_the_same_function_and
     they are, and nothing changes on CUDA."""
     import copy
 
-    from archssl.utils import slice_strided_pointwise_convs
+    from archssl.runtime import slice_strided_pointwise_convs
 
     torch.manual_seed(0)
     cases = [torch.nn.Conv2d(4, 8, 1, stride=2), torch.nn.Conv2d(6, 9, 1, stride=3, groups=3, bias=False),

@@ -14,8 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-import archssl.data.real  # noqa: F401  (registers the sources)
-from archssl.data.base import DATASETS, DatasetError
+from archssl.catalog.datasets import DATASETS, DatasetError
 from archssl.data.loading import EpochOrder, default_workers, job_cpus, loader_kwargs, split_batch
 from archssl.data.preprocess import WholeImage
 from archssl.train import augment as A

@@ -92,7 +92,7 @@ def test_probe_threads_follow_the_jobs_budget(monkeypatch):
     """num_threads None: a workflow job's --threads (set_threads) bounds the probe's threads, not the core count."""
     import torch
 
-    from archssl import utils
+    from archssl import runtime as utils
     from archssl.evaluate.probes.base import SMALL_WORK, torch_threads
 
     old = torch.get_num_threads()

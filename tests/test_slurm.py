@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_workflow import MICRO
+from support.studies import MICRO
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -1,4 +1,5 @@
-"""archssl.analysis.stats against scipy.stats on the same data and seeds, or against plain recomputations.
+"""archssl.analysis.stats and archssl.evaluate.bootstrap against scipy.stats on the same data and seeds, or
+against plain recomputations.
 
 Tolerances: ``IDENTICAL`` (rtol 1e-12) where both sides do the same floating-point operations on the same
 numbers (scipy.stats.bootstrap fed the same statistic, the same resample indices and the same quantile);
@@ -22,6 +23,7 @@ from scipy import stats as st
 from scipy.special import ndtr, ndtri
 
 from archssl.analysis import stats as S
+from archssl.evaluate import bootstrap as BS
 
 IDENTICAL = dict(rtol=1e-12, atol=0)
 ROUNDING = dict(rtol=0, atol=1e-12)
@@ -47,38 +49,38 @@ def clear_of_estimate(dist, estimate):
 def test_top1_equals_scipy_bootstrap(method):
     x = (np.random.default_rng(1).random(500) < 0.7).astype(float)
     (lo, hi), _ = scipy_ci((x,), np.mean, method, seed=3)
-    got = S.bootstrap_accuracy_ci(x, "top1", n_resamples=B, confidence=0.95, seed=3, method=method)
+    got = BS.bootstrap_accuracy_ci(x, "top1", n_resamples=B, confidence=0.95, seed=3, method=method)
     # 0/1 data: every mean, jackknife value and quantile is the same float on both sides
     np.testing.assert_allclose(got, (lo, hi), **IDENTICAL)
     # bool input is the same data
-    assert S.bootstrap_accuracy_ci(x.astype(bool), seed=3, method=method) == got
+    assert BS.bootstrap_accuracy_ci(x.astype(bool), seed=3, method=method) == got
 
 
 def test_scores_equal_scipy_bootstrap():
     x = np.random.default_rng(2).random(300)
     (lo, hi), dist = scipy_ci((x,), np.mean, "percentile", seed=4)
-    np.testing.assert_allclose(S.bootstrap_mean_ci(x, B, 0.95, 4, "percentile"), (lo, hi), **IDENTICAL)
+    np.testing.assert_allclose(BS.bootstrap_mean_ci(x, B, 0.95, 4, "percentile"), (lo, hi), **IDENTICAL)
     # BCa: our jackknife is the closed form (sum - x_i)/(n-1), scipy's the mean of n-1 values: they differ by
     # ulps, so the acceleration (and the interval) agree to rounding only
     (lo, hi), dist = scipy_ci((x,), np.mean, "BCa", seed=4)
     assert clear_of_estimate(dist, np.mean(x))
-    np.testing.assert_allclose(S.bootstrap_mean_ci(x, B, 0.95, 4, "BCa"), (lo, hi), rtol=1e-9)
+    np.testing.assert_allclose(BS.bootstrap_mean_ci(x, B, 0.95, 4, "BCa"), (lo, hi), rtol=1e-9)
 
 
 def test_seeding_convention_and_batches():
     """rng=seed and rng=default_rng(seed) are one stream in scipy 1.17 (rng goes through default_rng); the
     legacy random_state=seed is RandomState's, another stream. Batching does not change the indices."""
     x = (np.random.default_rng(5).random(400) < 0.4).astype(float)
-    got = S.bootstrap_accuracy_ci(x, seed=11)
+    got = BS.bootstrap_accuracy_ci(x, seed=11)
     by_int = st.bootstrap((x,), np.mean, n_resamples=B, method="percentile", rng=11).confidence_interval
     assert got == (by_int.low, by_int.high)
     legacy = st.bootstrap((x,), np.mean, n_resamples=B, method="percentile", random_state=11)
     assert not np.array_equal(legacy.bootstrap_distribution,
                               st.bootstrap((x,), np.mean, n_resamples=B, method="percentile",
                                            rng=11).bootstrap_distribution)
-    assert S.bootstrap_accuracy_ci(x, seed=11, batch=7) == got
-    assert S.bootstrap_accuracy_ci(x, seed=np.random.default_rng(11)) == got
-    assert S.bootstrap_accuracy_ci(x, seed=12) != got
+    assert BS.bootstrap_accuracy_ci(x, seed=11, batch=7) == got
+    assert BS.bootstrap_accuracy_ci(x, seed=np.random.default_rng(11)) == got
+    assert BS.bootstrap_accuracy_ci(x, seed=12) != got
 
 
 def mpc_stratified_stat(*samples, axis=-1):
@@ -93,11 +95,11 @@ def test_mean_per_class_stratified_equals_scipy_multisample(method):
     x = (rng.random(labels.size) < 0.3 + 0.08 * labels).astype(float)
     groups = tuple(x[labels == c] for c in np.unique(labels))
     (lo, hi), _ = scipy_ci(groups, mpc_stratified_stat, method, seed=8, vectorized=True)
-    got = S.bootstrap_accuracy_ci(x, "mean_per_class", labels, B, 0.95, 8, method, stratify=True)
+    got = BS.bootstrap_accuracy_ci(x, "mean_per_class", labels, B, 0.95, 8, method, stratify=True)
     np.testing.assert_allclose(got, (lo, hi), **IDENTICAL)
     # a stated batch is scipy's batch (draws interleave by class within a batch)
     (lo, hi), _ = scipy_ci(groups, mpc_stratified_stat, method, seed=8, vectorized=True, batch=300)
-    got = S.bootstrap_accuracy_ci(x, "mean_per_class", labels, B, 0.95, 8, method, stratify=True, batch=300)
+    got = BS.bootstrap_accuracy_ci(x, "mean_per_class", labels, B, 0.95, 8, method, stratify=True, batch=300)
     np.testing.assert_allclose(got, (lo, hi), **IDENTICAL)
 
 
@@ -120,24 +122,24 @@ def test_mean_per_class_plain_equals_scipy_paired(method):
     rng.shuffle(labels)
     x = (rng.random(labels.size) < 0.6).astype(float)
     (lo, hi), dist = scipy_ci((x, labels), mpc_plain_stat, method, seed=9, paired=True, vectorized=True)
-    got = S.bootstrap_accuracy_ci(x, "mean_per_class", labels, B, 0.95, 9, method, stratify=False)
+    got = BS.bootstrap_accuracy_ci(x, "mean_per_class", labels, B, 0.95, 9, method, stratify=False)
     np.testing.assert_allclose(got, (lo, hi), **IDENTICAL)
 
 
 def test_constant_and_invalid_accuracy_inputs():
-    assert S.bootstrap_accuracy_ci(np.ones(100), method="BCa") == (1.0, 1.0)
+    assert BS.bootstrap_accuracy_ci(np.ones(100), method="BCa") == (1.0, 1.0)
     labels = np.repeat(np.arange(4), 5)
-    assert S.bootstrap_accuracy_ci(np.zeros(20), "mean_per_class", labels) == (0.0, 0.0)
+    assert BS.bootstrap_accuracy_ci(np.zeros(20), "mean_per_class", labels) == (0.0, 0.0)
     with pytest.raises(ValueError):
-        S.bootstrap_accuracy_ci(np.ones(1))
+        BS.bootstrap_accuracy_ci(np.ones(1))
     with pytest.raises(ValueError):
-        S.bootstrap_accuracy_ci(np.ones(10), "mean_per_class")
+        BS.bootstrap_accuracy_ci(np.ones(10), "mean_per_class")
     with pytest.raises(ValueError):
-        S.bootstrap_accuracy_ci(np.array([1.0, np.nan, 0.0]))
+        BS.bootstrap_accuracy_ci(np.array([1.0, np.nan, 0.0]))
     with pytest.raises(ValueError):
-        S.bootstrap_accuracy_ci(np.ones(10), method="studentized")
+        BS.bootstrap_accuracy_ci(np.ones(10), method="studentized")
     with pytest.raises(ValueError):  # a class of one image has no jackknife in stratified BCa
-        S.bootstrap_accuracy_ci(np.array([1.0, 0, 1, 0, 1]), "mean_per_class", np.array([0, 0, 1, 1, 2]),
+        BS.bootstrap_accuracy_ci(np.array([1.0, 0, 1, 0, 1]), "mean_per_class", np.array([0, 0, 1, 1, 2]),
                                 method="BCa")
 
 
@@ -145,7 +147,7 @@ def test_imagenet_size_is_fast_and_sane():
     """2,000 resamples of 50,000 images: seconds, and the width matches the binomial standard error."""
     x = np.random.default_rng(8).random(50_000) < 0.76
     t = time.perf_counter()
-    lo, hi = S.bootstrap_accuracy_ci(x, n_resamples=B, seed=0)
+    lo, hi = BS.bootstrap_accuracy_ci(x, n_resamples=B, seed=0)
     elapsed = time.perf_counter() - t
     p = x.mean()
     assert lo < p < hi
@@ -405,7 +407,7 @@ def test_correlation_table():
                 ref = SCIPY_CORR[kind](pair[a], pair[b])
                 row, back = r.loc[(family, kind, a, b)], r.loc[(family, kind, b, a)]
                 assert row["value"] == ref.statistic and row["pvalue"] == ref.pvalue and row["n"] == len(pair)
-                ci = S.correlation_ci(pair[a], pair[b], kind, 300, 0.95, S.stable_seed(1, family, a, b))
+                ci = S.correlation_ci(pair[a], pair[b], kind, 300, 0.95, BS.stable_seed(1, family, a, b))
                 assert (row["ci_lo"], row["ci_hi"]) == (ci.low, ci.high)
                 assert (back["ci_lo"], back["ci_hi"], back["value"]) == (row["ci_lo"], row["ci_hi"], row["value"])
     # deterministic; another dataset leaves the other pairs' intervals alone; another seed changes them
@@ -447,7 +449,7 @@ def test_honesty_stats_table():
     for ds in ("d1", "d2"):
         a, b = w[("simclr", ds)].to_numpy(), w[("random", ds)].to_numpy()
         d = np.where(np.abs(a - b) < 1e-12, 0.0, a - b)
-        (lo, hi), _ = scipy_ci((d,), np.mean, "percentile", seed=S.stable_seed(3, "honesty", "simclr", "random", ds))
+        (lo, hi), _ = scipy_ci((d,), np.mean, "percentile", seed=BS.stable_seed(3, "honesty", "simclr", "random", ds))
         for test in ("wilcoxon", "sign"):
             row = t[(t.dataset == ds) & (t.test == test)].iloc[0]
             ref = S.paired_test(a, b, test)
@@ -476,9 +478,10 @@ def test_honesty_stats_small_and_constant():
 
 
 def test_stable_seed_and_torch_free():
-    assert S.stable_seed(0, "all", "d1", "d2") == S.stable_seed(0, "all", "d1", "d2")
-    assert S.stable_seed(0, "all", "d1", "d2") != S.stable_seed(1, "all", "d1", "d2")
+    assert BS.stable_seed(0, "all", "d1", "d2") == BS.stable_seed(0, "all", "d1", "d2")
+    assert BS.stable_seed(0, "all", "d1", "d2") != BS.stable_seed(1, "all", "d1", "d2")
     # pinned: SHA-256 of the keys, the same on every machine and Python version
-    assert S.stable_seed(0, "all", "d1", "d2") == 0x3A3965D17E696803
-    code = "import sys, archssl.analysis.stats; assert 'torch' not in sys.modules, 'torch imported'"
+    assert BS.stable_seed(0, "all", "d1", "d2") == 0x3A3965D17E696803
+    code = ("import sys, archssl.analysis.stats, archssl.evaluate.bootstrap; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": str(ROOT / "src")})

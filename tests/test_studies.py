@@ -11,7 +11,8 @@ import h5py
 import numpy as np
 import pytest
 
-from test_workflow import MICRO, ROOT, snakemake, write_config
+from support.studies import MICRO, copy_study
+from support.workflow import ROOT, planned, snakemake, write_config
 
 STUDIES = ROOT / "config" / "studies"
 PAPERS = ("girish", "revisiting", "good_practices")
@@ -131,8 +132,6 @@ def test_a_second_seed_added_to_a_finished_study_runs_only_its_own_jobs(finished
     holds the new run's pretraining, features and probes and the aggregates, nothing that exists."""
     import copy
 
-    from test_workflow import copy_study, planned
-
     work = copy_study(finished, tmp_path)
     cfg = copy.deepcopy(MICRO)
     cfg["methods"] = [*cfg["methods"], "simclr_s1"]
@@ -150,8 +149,6 @@ def test_a_second_seed_added_to_a_finished_study_runs_only_its_own_jobs(finished
 def test_full_presets_dry_run_without_data(preset, pretrain_jobs, tmp_path):
     """A full-scale preset plans its whole DAG with no dataset on disk (the datasets are checked when it runs)."""
     import yaml
-
-    from test_workflow import planned
 
     cfg = yaml.safe_load((STUDIES / f"{preset}.yaml").read_text())
     cfg["data"]["data_root"] = str(tmp_path / "datasets")

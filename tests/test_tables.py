@@ -251,7 +251,7 @@ def test_statistics_of_the_tables_equal_scipy_on_the_same_data(study):
     the same numbers (intervals: scipy.stats.bootstrap with the seed the table states it uses)."""
     from scipy import stats as ss
 
-    from archssl.analysis.stats import stable_seed
+    from archssl.evaluate.bootstrap import stable_seed
 
     root, truth = study
     man = json.loads((root / "study.json").read_text())

@@ -23,7 +23,8 @@ def test_random_baseline_gets_data_statistics_and_usable_features(tmp_path):
 
     from archssl.data.mini import ArrayDataset
     from archssl.plan import PretrainJob
-    from archssl.train.loop import load_backbone, pretrain
+    from archssl.archs.checkpoint import load_backbone
+    from archssl.train.loop import pretrain
 
     spec = {"family": "mobilenetv2", "width_mult": 0.25, "depths": [1, 1, 1, 1, 1, 1, 1], "stem": "small"}
     rng = np.random.default_rng(0)

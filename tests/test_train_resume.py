@@ -11,7 +11,8 @@ import torch
 from archssl.catalog import METHODS
 from archssl.analysis import tables
 from archssl.plan import PretrainJob
-from archssl.train.loop import STANDARD_COLUMNS, autocast_dtype, load_backbone, pretrain
+from archssl.archs.checkpoint import load_backbone
+from archssl.train.loop import STANDARD_COLUMNS, autocast_dtype, pretrain
 
 SPEC = {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"}
 

@@ -10,102 +10,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from support.report import rendered_captions, report_files
+from support.studies import EXTRA_ARCH, MICRO, copy_study
+from support.workflow import BIN, ROOT, env, failed_job_logs, planned, snakemake, write_config
+
 pytestmark = pytest.mark.workflow
-
-MICRO = {
-    "study": "micro",
-    "seed": 0,
-    "results": "results",
-    "data": {"image_size": 16, "builtin": {"seed": 0, "pool_size": 512},
-             "pretrain": "pool", "downstream": ["shape", "textures"]},
-    "archs": {"specs": [
-        {"family": "resnet", "block": "basic", "depths": [1, 1], "width": 4, "stem": "cifar"},
-        {"family": "mobilenetv2", "width_mult": 0.25, "depths": [1, 1, 1, 1, 1, 1, 1], "stem": "small"},
-    ]},
-    "methods": ["random", "simclr"],
-    "pretrain": {"epochs": 2, "batch_size": 128, "warmup_epochs": 0, "optimizer": {"name": "lars", "lr": 0.5},
-                 "method_params": {"simclr": {"head": {"kind": "mlp", "hidden": 32, "out": 16}}}},
-    "probe": {"name": "lbfgs_logreg", "params": {"num_l2": 5, "l2_min": 1e-4, "l2_max": 1.0}},
-    "analysis": {"reference": "shape"},
-}
-EXTRA_ARCH = {"family": "resnet", "block": "basic", "depths": [1, 2], "width": 4, "stem": "cifar"}
-
-
-def env():
-    e = dict(os.environ)
-    e["PATH"] = f"{BIN}:{e['PATH']}"
-    e["OMP_NUM_THREADS"] = "1"
-    return e
-
-
-def snakemake(workdir: Path, *args, check=True, config="micro.yaml", **kw):
-    cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / config), *args]
-    kw.setdefault("env", env())
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if check and r.returncode != 0:
-        raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
-                             f"{failed_job_logs(workdir, r.stderr)}")
-    return r
-
-
-def failed_job_logs(workdir: Path, stderr: str, tail: int = 3000) -> str:
-    """The end of each failed job's log file (snakemake's ``log: ... (check log file(s) for error details)``
-    lines), so that a failure in CI, whose output only keeps its tail, still shows why the job failed."""
-    out = []
-    for line in stderr.splitlines():
-        m = re.match(r"^\s*log: (.*) \(check log file\(s\) for error details\)", line)
-        for rel in (m.group(1).split(", ") if m else []):
-            log = Path(workdir) / rel
-            text = log.read_text(errors="replace")[-tail:] if log.is_file() else "(no log file)"
-            out.append(f"\n--- {rel} (last {tail} characters) ---\n{text}")
-    return "".join(out)
-
-
-def planned(workdir: Path, config="micro.yaml", **kw) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job a dry run would run."""
-    out = snakemake(workdir, "-n", config=config, **kw)
-    jobs, rule = [], None
-    for line in (out.stdout + out.stderr).splitlines():
-        m = re.match(r"^(?:local)?rule (\w+):", line.strip())
-        if m:
-            rule = m.group(1)
-            jobs.append((rule, {}))
-            continue
-        m = re.match(r"^wildcards: (.*)$", line.strip())
-        if m and jobs:
-            jobs[-1][1].update(dict(kv.split("=", 1) for kv in m.group(1).split(", ")))
-    return jobs
-
-
-def write_config(workdir: Path, cfg: dict, name="micro.yaml"):
-    (workdir / name).write_text(yaml.safe_dump(cfg, sort_keys=False))
-
-
-def build_study(tmp_path_factory, name: str, cfg: dict) -> Path:
-    """A whole study of ``cfg`` built in a fresh folder (once per fixture scope); prints how long it took."""
-    import time
-
-    work = tmp_path_factory.mktemp(name)
-    write_config(work, cfg)
-    t0 = time.time()
-    snakemake(work, "--cores", "2")
-    print(f"{name} study: {time.time() - t0:.0f}s")
-    return work
-
-
-def copy_study(built: Path, tmp_path: Path) -> Path:
-    """A private copy of a built study, for a test that changes it."""
-    work = tmp_path / "study"
-    shutil.copytree(built, work, symlinks=True)
-    return work
 
 
 @pytest.fixture
@@ -135,7 +48,7 @@ def test_editing_a_probe_parameter_reruns_only_probes_and_what_follows(study):
 
 
 def test_adding_an_architecture_runs_only_its_jobs_and_the_aggregates(study):
-    from archssl.archs import arch_id, normalize
+    from archssl.catalog.archs import arch_id, normalize
 
     new = arch_id(normalize(EXTRA_ARCH))
     cfg = yaml.safe_load((study / "micro.yaml").read_text())
@@ -396,100 +309,6 @@ def test_status_lists_the_results_of_edited_code_and_how_to_rerun_them(study, tm
     assert len(listed) == 2 and all("/pretrain/simclr/" in p for p in listed), r.stdout
     assert "2 results were made by other code than today's" in r.stdout
     assert "snakemake --cores 2 --forcerun " + " ".join(listed) in r.stdout
-
-
-# appended to a copy of the report: opens each result's panel in turn, as a reader clicking through the
-# report does, and copies the caption the report rendered there (its ``.prose`` element) into the page
-_CLICK_THROUGH = """<script>
-window.addEventListener("load", function () {
-  var out = document.createElement("pre"); out.id = "archssl-rendered"; document.body.appendChild(out);
-  var paths = Object.keys(results), i = 0;
-  function next() {
-    if (i > 0) {
-      var shown = Array.prototype.map.call(document.querySelectorAll("#app .prose"), function (el) {
-        return el.innerText; }).join(" ");
-      out.appendChild(document.createTextNode("\\n[[[result " + paths[i - 1] + " ]]] " + shown));
-    }
-    if (i >= paths.length) { out.setAttribute("data-done", String(paths.length)); return; }
-    app.showResultInfo(paths[i++]);
-    setTimeout(next, 50);
-  }
-  setTimeout(next, 200);
-});
-</script>"""
-
-
-def _chromium() -> str:
-    import os
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (CI installs it with apt: see .ci/run)")
-        pytest.skip("chromium is not installed here (apt-get install chromium); CI runs this part")
-    return chromium
-
-
-def _dump_dom(page: Path) -> str:
-    """The DOM of ``page`` after headless Chromium ran its scripts."""
-    return subprocess.run([_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=60000",
-                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=300).stdout
-
-
-def _shown_text(dom: str) -> str:
-    """The text of every element of a DOM but script, style, template and noscript (whitespace collapsed):
-    what a browser shows, not the scripts' source (the Snakemake report holds every caption in a script)."""
-    from html.parser import HTMLParser
-
-    class Text(HTMLParser):
-        hidden = {"script", "style", "template", "noscript"}
-
-        def __init__(self):
-            super().__init__(convert_charrefs=True)
-            self.depth, self.parts = 0, []
-
-        def handle_starttag(self, tag, attrs):
-            self.depth += tag in self.hidden
-
-        def handle_endtag(self, tag):
-            if tag in self.hidden and self.depth > 0:
-                self.depth -= 1
-
-        def handle_data(self, data):
-            if not self.depth:
-                self.parts.append(data)
-
-    parser = Text()
-    parser.feed(dom)
-    return re.sub(r"\s+", " ", " ".join(parser.parts)).strip()
-
-
-def rendered_captions(report: Path) -> tuple[str, dict[str, str]]:
-    """Open the report in headless Chromium and click through it: the text the page shows on load, and per
-    result (its file name) the caption the report rendered in that result's panel. Skips where Chromium is
-    absent (CI installs it with apt, and fails instead)."""
-    page = report.with_name(report.stem + ".clicked.html")
-    html = report.read_text()
-    head, end, tail = html.rpartition("</body>")  # the page's own end (the report's scripts hold others)
-    page.write_text(head + _CLICK_THROUGH + end + tail if end else html + _CLICK_THROUGH)
-    try:
-        dom = _dump_dom(page)
-    finally:
-        page.unlink()
-    m = re.search(r'<pre id="archssl-rendered"[^>]*data-done="(\d+)"[^>]*>(.*?)</pre>', dom, re.S)
-    assert m, "the report did not finish rendering its results in headless Chromium"
-    shown = _shown_text(dom[: m.start()] + dom[m.end():])
-    captions = {}
-    for part in _shown_text(m.group(2)).split("[[[result ")[1:]:
-        path, _, text = part.partition(" ]]]")
-        captions[Path(path.strip()).name] = text.strip()
-    assert len(captions) == int(m.group(1))
-    return shown, captions
-
-
-def report_files(html: str) -> set[str]:
-    """The file names the Snakemake report lists (its embedded results index)."""
-    return set(re.findall(r'"(?:[^"/]*/)*([A-Za-z0-9_.-]+\.(?:png|csv))"', html))
 
 
 def test_report_lists_every_planned_figure_and_table_and_a_browser_shows_the_captions(study):

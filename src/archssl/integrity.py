@@ -372,7 +372,7 @@ def read_spec(path: str | os.PathLike, expect_id: str | None = None) -> dict:
     if not isinstance(spec, dict) or not isinstance(spec.get("family"), str):
         raise CorruptArtifact(f"{path}: not a valid {what} (a mapping with a 'family' key expected)")
     if expect_id is not None:
-        from archssl.archs import arch_id, normalize
+        from archssl.catalog.archs import arch_id, normalize
 
         try:
             got = arch_id(normalize(spec))

@@ -1,23 +1,14 @@
 # Stage 6: tidy tables, correlations across architectures, figures, provenance. Everything here is
 # listed in the Snakemake report (snakemake --report results/report.html).
-from archssl.plan import split_stem
-from archssl.staleness import code_digests, plan_targets
+import json
 
-MULTI_TAP = PLAN.probe.tap == "all" and len(PLAN.config["features"]["taps"]) >= 2
-# the plan's facts the figure captions state: sizes, the reference, the intervals' settings
-FIGURE_FACTS = {
-    "n_archs": len(PLAN.archs),
-    "families": sorted({s["family"] for s in PLAN.archs.values()}),
-    "datasets": PLAN.downstream,
-    "reference": PLAN.reference,
-    "baseline": PLAN.config["analysis"]["baseline"],
-    "methods": PLAN.methods,
-    "n_resamples": PLAN.config["analysis"]["bootstrap"]["n_resamples"],
-    "confidence": PLAN.config["analysis"]["bootstrap"]["confidence"],
-    "taps": list(PLAN.config["features"]["taps"]),
-    "topk": PLAN.config["analysis"]["topk"],
-    "probe": PLAN.probe.name,
-}
+from archssl.catalog.figures import FIGURE_KINDS
+from archssl.plan.figures import caption_facts, planned_tables, several_taps, split_stem
+from archssl.plan.stages import code_digests
+
+# the study's tables (archssl.catalog.figures.TABLES: taps only where several taps are probed, ablations only
+# with variants), each in the report with its caption workflow/report/<table>.rst
+TABLES = planned_tables(several_taps(PLAN.config), bool(PLAN.variants))
 
 # feature files are products of the study too (users read them): `all` asks for them, so one that was
 # set aside as corrupt is rebuilt even when the probes that read it are up to date
@@ -26,7 +17,7 @@ FEATURES = expand(f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5", method=M
 # the t-SNE figure's feature files (and subsample), where the study varies the augmentation (else None)
 TSNE = PLAN.tsne()
 # the report's status section (archssl status): the study's artifacts, and today's code digest of each stage
-STATUS_TARGETS = plan_targets(PLAN)
+STATUS_TARGETS = PLAN.status_targets()
 PROBES = expand(f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json", method=METHOD_NAMES, arch=ARCHS,
                 dataset=DOWNSTREAM)
 
@@ -40,7 +31,7 @@ rule study_manifest:
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/study_manifest.log",
+        PATHS.log("study_manifest"),
     shell:
         "archssl write --value {params.manifest} --out {output} 2> {log}"
 
@@ -54,44 +45,19 @@ rule tables:
         specs=expand(f"{RES}/archs/{{arch}}.yaml", arch=ARCHS),
         metrics=expand(f"{RES}/pretrain/{{method}}/{{arch}}/metrics.csv", method=METHOD_NAMES, arch=ARCHS),
     output:
-        accuracy=report(f"{RES}/tables/accuracy.csv", category="Tables",
-                        caption="../report/accuracy.rst"),
-        correlations=report(f"{RES}/tables/correlations.csv", category="Tables",
-                            caption="../report/correlations.rst"),
-        honesty=report(f"{RES}/tables/honesty.csv", category="Tables", caption="../report/honesty.rst"),
-        pretext=report(f"{RES}/tables/pretext.csv", category="Tables", caption="../report/pretext.rst"),
-        ranks=report(f"{RES}/tables/ranks.csv", category="Tables", caption="../report/ranks.rst"),
-        best=report(f"{RES}/tables/best.csv", category="Tables", caption="../report/best.rst"),
-        topk=report(f"{RES}/tables/topk.csv", category="Tables", caption="../report/topk.rst"),
-        consistency=report(f"{RES}/tables/consistency.csv", category="Tables",
-                           caption="../report/consistency.rst"),
-        pretext_correlations=report(f"{RES}/tables/pretext_correlations.csv", category="Tables",
-                                    caption="../report/pretext_correlations.rst"),
-        knobs=report(f"{RES}/tables/knobs.csv", category="Tables", caption="../report/knobs.rst"),
-        # only where several taps are probed
-        **(
-            {"taps": report(f"{RES}/tables/taps.csv", category="Tables", caption="../report/taps.rst")}
-            if MULTI_TAP
-            else {}
-        ),
-        # only in a study with variants
-        **(
-            {"ablations": report(f"{RES}/tables/ablations.csv", category="Tables",
-                                 caption="../report/ablations.rst")}
-            if PLAN.variants
-            else {}
-        ),
+        **{table: report(f"{RES}/tables/{table}.csv", category="Tables", caption=f"../report/{table}.rst")
+           for table in TABLES},
         meta=f"{RES}/tables/study.json",
         # what `archssl status` says: the results made by other code than today's, and the command rerunning them
         status=report(f"{RES}/status.csv", category="Status", caption="../report/status.rst"),
     params:
         status=as_arg(STATUS_TARGETS),
         # today's code of each stage: an edit to it (which reruns no stage) rewrites the status section
-        code=code_digests(STATUS_TARGETS),
+        code=code_digests(STATUS_TARGETS["runs"]),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/tables.log",
+        PATHS.log("tables"),
     shell:
         "archssl tables --study {input.manifest} --out-dir $(dirname {output.accuracy}) 2> {log} && "
         "archssl status --targets {params.status} --csv {output.status} 2>> {log}"
@@ -106,7 +72,7 @@ rule figures:
         [
             # grouped by method in the report (the study-wide ones on their own), captioned by figure kind
             report(f"{RES}/figures/{stem}.png", category="Figures", subcategory=method or "study",
-                   caption=f"../report/figures/{figure}.rst")
+                   caption=f"../report/{FIGURE_KINDS[figure].caption}")
             for stem in PLAN.figures
             for figure, method in [split_stem(stem)]
         ],
@@ -123,11 +89,11 @@ rule figures:
         numbers=lambda wildcards, output: (json.loads(Path(output.numbers).read_text())
                                            if Path(output.numbers).exists() else {}),
         # what the captions state (snakemake.params.study in workflow/report/figures/*.rst)
-        study=FIGURE_FACTS,
+        study=caption_facts(PLAN),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/figures.log",
+        PATHS.log("figures"),
     shell:
         "archssl figures --tables-dir $(dirname {input.meta}) --out-dir {params.out_dir} --formats png pdf "
         "--tsne {params.tsne} 2> {log}"
@@ -145,7 +111,7 @@ rule provenance:
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/provenance.log",
+        PATHS.log("provenance"),
     shell:
         "archssl provenance --config {params.config} --specs {input.specs} --config-out {output.config} "
         "--out {output.provenance} 2> {log}"

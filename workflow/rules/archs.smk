@@ -3,15 +3,15 @@
 
 rule arch_spec:
     output:
-        f"{RES}/archs/{{arch}}.yaml",
-    params:
-        spec=per_job(lambda wc: as_arg(PLAN.archs[wc.arch])),
+        PATHS.arch_spec(),
+    log:
+        PATHS.log("arch_spec", "{arch}"),
     wildcard_constraints:
         # nas-<search>: written from the search's genotype (nas.smk)
         arch="(?!nas-)[a-z0-9._-]+",
     conda:
         CONDA_ENV
-    log:
-        f"{LOGS}/arch_spec/{{arch}}.log",
+    params:
+        spec=per_job(lambda wc: as_arg(PLAN.archs[wc.arch])),
     shell:
         "archssl write --value {params.spec} --out {output} 2> {log}"

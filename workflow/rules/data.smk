@@ -4,15 +4,15 @@
 
 rule prepare_data:
     output:
-        f"{RES}/data/{{dataset}}/images.h5",
+        PATHS.dataset_file(),
+    log:
+        PATHS.log("prepare_data", "{dataset}"),
+    conda:
+        CONDA_ENV
     params:
         size=config["data"]["image_size"],
         seed=config["data"]["builtin"]["seed"],
         pool_size=config["data"]["builtin"]["pool_size"],
-    conda:
-        CONDA_ENV
-    log:
-        f"{LOGS}/prepare_data/{{dataset}}.log",
     shell:
         "archssl data prepare {wildcards.dataset} --out {output} --image-size {params.size} "
         "--seed {params.seed} --pool-size {params.pool_size} 2> {log}"
@@ -20,14 +20,14 @@ rule prepare_data:
 
 rule check_data:
     output:
-        f"{RES}/data/checked/{{dataset}}.txt",
-    params:
-        root=lambda wc: REAL_SETS[wc.dataset].root,
-        size=config["data"]["image_size"],
+        PATHS.dataset_checked(),
+    log:
+        PATHS.log("check_data", "{dataset}"),
     conda:
         CONDA_ENV
-    log:
-        f"{LOGS}/check_data/{{dataset}}.log",
+    params:
+        root=lambda wc: R.real_sets[wc.dataset].root,
+        size=config["data"]["image_size"],
     shell:
         "archssl data check --deep --image-size {params.size} --root {wildcards.dataset}={params.root} "
         "{wildcards.dataset} > {output} 2> {log}"

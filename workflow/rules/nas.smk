@@ -6,6 +6,8 @@
 # (results/archs/nas-NAME.yaml, written from genotype.yaml; arch_spec never claims nas-* ids), then only that
 # architecture's pretraining, features and probes, and the aggregates. checkpoint.pt is not an output:
 # Snakemake never deletes it, and a killed search resumes from it.
+import json
+
 NAS = PLAN.nas
 NAS_SEARCHES = list(NAS.searches)
 # what `all` asks for (nothing in a study without searches)
@@ -19,88 +21,95 @@ if NAS_SEARCHES:
 
     rule nas_search:
         input:
-            data=lambda wc: dataset_input(NAS.searches[wc.search].data),
+            data=lambda wc: R.dataset_input(NAS.searches[wc.search].data),
         output:
-            genotype=f"{RES}/nas/{{search}}/genotype.yaml",
-            trajectory=f"{RES}/nas/{{search}}/trajectory.csv",
-            metrics=f"{RES}/nas/{{search}}/metrics.csv",
-        params:
-            job=lambda wc: stage_job_arg("nas", wc.search),
-            out_dir=lambda wc, output: str(Path(output.genotype).parent),
+            genotype=PATHS.nas_file("genotype.yaml"),
+            trajectory=PATHS.nas_file("trajectory.csv"),
+            metrics=PATHS.nas_file("metrics.csv"),
+        log:
+            PATHS.log("nas_search", "{search}"),
         wildcard_constraints:
             search="[a-z0-9_]+",
-        threads: threads_for("pretrain")
-        resources:
-            **slurm_resources("pretrain"),
-            # execution-only settings (device, workers, checkpoint interval): a resource, not a param
-            archssl_exec=lambda wc: NAS.exec_arg(wc.search),
         conda:
             CONDA_ENV
-        log:
-            f"{LOGS}/nas_search/{{search}}.log",
+        threads: R.threads("pretrain")
+        resources:
+            **R.resources("pretrain"),
+            # execution-only settings (device, workers, checkpoint interval): a resource, not a param
+            archssl_exec=lambda wc: NAS.exec_arg(wc.search),
+        params:
+            job=lambda wc: R.job_arg("nas", wc.search),
+            out_dir=lambda wc, output: str(Path(output.genotype).parent),
         shell:
             "archssl nas-search --job {params.job} --out-dir {params.out_dir} --threads {threads} "
             "--exec {resources.archssl_exec} 2> {log}"
 
     rule nas_arch_spec:
         input:
-            f"{RES}/nas/{{search}}/genotype.yaml",
+            PATHS.nas_file("genotype.yaml"),
         output:
-            f"{RES}/archs/nas-{{search}}.yaml",
+            PATHS.arch_spec("nas-{search}"),
+        log:
+            PATHS.log("nas_arch_spec", "{search}"),
         wildcard_constraints:
             search="[a-z0-9_]+",
         conda:
             CONDA_ENV
-        log:
-            f"{LOGS}/nas_arch_spec/{{search}}.log",
         shell:
             "archssl nas-spec --genotype {input} --out {output} 2> {log}"
 
     rule nas_manifest:
         output:
-            f"{RES}/nas/study.json",
-        params:
-            manifest=lambda wc: as_arg(NAS.manifest(ARCHS, RES)),
+            PATHS.nas_manifest,
+        log:
+            PATHS.log("nas_manifest"),
         conda:
             CONDA_ENV
-        log:
-            f"{LOGS}/nas_manifest.log",
+        params:
+            manifest=lambda wc: as_arg(NAS.manifest(ARCHS, RES)),
         shell:
             "archssl write --value {params.manifest} --out {output} 2> {log}"
 
     rule nas_figures:
         input:
             study=rules.nas_manifest.output,
-            accuracy=f"{RES}/tables/accuracy.csv",
-            genotypes=expand(f"{RES}/nas/{{search}}/genotype.yaml", search=NAS_SEARCHES),
-            trajectories=expand(f"{RES}/nas/{{search}}/trajectory.csv", search=NAS_SEARCHES),
-            metrics=expand(f"{RES}/nas/{{search}}/metrics.csv", search=NAS_SEARCHES),
+            accuracy=PATHS.table("accuracy"),
+            genotypes=[PATHS.nas_file("genotype.yaml", s) for s in NAS_SEARCHES],
+            trajectories=[PATHS.nas_file("trajectory.csv", s) for s in NAS_SEARCHES],
+            metrics=[PATHS.nas_file("metrics.csv", s) for s in NAS_SEARCHES],
         output:
-            table=report(f"{RES}/nas/tables/searched_vs_random.csv", category="NAS",
-                         caption="../report/nas_table.rst"),
-            archs=report(f"{RES}/nas/tables/archs.csv", category="NAS", caption="../report/nas_archs.rst"),
-            versus=report(f"{RES}/nas/figures/searched_vs_random.png", category="NAS",
-                          caption="../report/nas_vs_random.rst"),
+            table=report(PATHS.nas_table("searched_vs_random"), category="NAS", caption="../report/nas_table.rst"),
+            archs=report(PATHS.nas_table("archs"), category="NAS", caption="../report/nas_archs.rst"),
+            versus=report(PATHS.nas_figure("searched_vs_random"), category="NAS", caption="../report/nas_vs_random.rst"),
             trajectories=[
-                report(f"{RES}/nas/figures/trajectory_{s}.png", category="NAS", subcategory="trajectories",
-                       caption="../report/nas_trajectory.rst")
+                report(
+                    PATHS.nas_figure(f"trajectory_{s}"),
+                    category="NAS",
+                    subcategory="trajectories",
+                    caption="../report/nas_trajectory.rst",
+                )
                 for s in NAS_SEARCHES
             ],
             genotypes=[
-                report(f"{RES}/nas/figures/genotype_{s}.png", category="NAS", subcategory="architectures",
-                       caption="../report/nas_genotype.rst")
+                report(
+                    PATHS.nas_figure(f"genotype_{s}"),
+                    category="NAS",
+                    subcategory="architectures",
+                    caption="../report/nas_genotype.rst",
+                )
                 for s in NAS_SEARCHES
             ],
             # the numbers behind each figure, by kind and stem (what its caption states)
-            numbers=f"{RES}/nas/figures/numbers.json",
-        params:
-            # read when the report renders the captions; a function of the output, so not a rerun trigger
-            numbers=lambda wildcards, output: (json.loads(Path(output.numbers).read_text())
-                                               if Path(output.numbers).exists() else {}),
+            numbers=PATHS.nas_figure("numbers", "json"),
+        log:
+            PATHS.log("nas_figures"),
         conda:
             CONDA_ENV
-        log:
-            f"{LOGS}/nas_figures.log",
+        params:
+            # read when the report renders the captions; a function of the output, so not a rerun trigger
+            numbers=lambda wildcards, output: (
+                json.loads(Path(output.numbers).read_text()) if Path(output.numbers).exists() else {}
+            ),
         shell:
             "archssl nas-figures --study {input.study} --tables-dir $(dirname {input.accuracy}) "
             "--out-dir $(dirname $(dirname {output.table})) 2> {log}"

@@ -3,26 +3,26 @@
 
 rule pretrain:
     input:
-        spec=f"{RES}/archs/{{arch}}.yaml",
-        data=per_job(lambda wc: dataset_input(PLAN.pretrain[wc.method].data)),
+        spec=PATHS.arch_spec(),
+        data=per_job(lambda wc: R.dataset_input(PLAN.pretrain[wc.method].data)),
     output:
-        backbone=f"{RES}/pretrain/{{method}}/{{arch}}/backbone.pt",
-        metrics=f"{RES}/pretrain/{{method}}/{{arch}}/metrics.csv",
-    params:
-        job=per_job(lambda wc: stage_job_arg("pretrain", wc.method)),
-        out_dir=per_job(lambda wc, output: str(Path(output.backbone).parent)),
-    threads: threads_for("pretrain")
-    resources:
-        **slurm_resources("pretrain"),
-        # execution-only settings: a resource, not a param (changing them reruns nothing)
-        archssl_exec=EXEC["pretrain"],
-        # `archssl` (through the GPU slot allocator when the stage has gpus), or torchrun with one process per
-        # GPU when resources.pretrain.gpus > 1 (a resource too)
-        archssl_launch=pretrain_launcher(),
+        backbone=PATHS.backbone(),
+        metrics=PATHS.metrics(),
+    log:
+        PATHS.log("pretrain", "{method}", "{arch}"),
     conda:
         CONDA_ENV
-    log:
-        f"{LOGS}/pretrain/{{method}}/{{arch}}.log",
+    threads: R.threads("pretrain")
+    resources:
+        **R.resources("pretrain"),
+        # execution-only settings: a resource, not a param (changing them reruns nothing)
+        archssl_exec=R.exec["pretrain"],
+        # `archssl` (through the GPU slot allocator when the stage has gpus), or torchrun with one process per
+        # GPU when resources.pretrain.gpus > 1 (a resource too)
+        archssl_launch=R.launcher("pretrain", distributed=True),
+    params:
+        job=per_job(lambda wc: R.job_arg("pretrain", wc.method)),
+        out_dir=per_job(lambda wc, output: str(Path(output.backbone).parent)),
     shell:
         "{resources.archssl_launch} pretrain --job {params.job} --spec {input.spec} --out-dir {params.out_dir} "
         "--threads {threads} --exec {resources.archssl_exec} 2> {log}"

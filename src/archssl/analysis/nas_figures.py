@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from archssl.analysis.figures.text import num
 from archssl.utils import atomic_path
 
 log = logging.getLogger("archssl.nas")
@@ -110,7 +111,7 @@ def comparison_table(acc: pd.DataFrame, study: dict) -> pd.DataFrame:
 
 
 def _space(s: dict):
-    from archssl.nas import build_space
+    from archssl.catalog.nas import build_space
 
     return build_space(s["space"], s["ops"], s["image_size"], "nas")
 
@@ -250,9 +251,7 @@ def versus_figure(acc: pd.DataFrame, study: dict, method: str):
 
 def _group_text(r) -> str:
     spread = f" +- {r['std']:.3f}" if math.isfinite(r["std"]) else ""
-    from archssl.analysis.figures import _f
-
-    return f"{_f(r['mean'])}{spread} (n = {int(r['n'])}, {r['params_mean']:,.0f} params)"
+    return f"{num(r['mean'])}{spread} (n = {int(r['n'])}, {r['params_mean']:,.0f} params)"
 
 
 def nas_numbers(table: pd.DataFrame, method: str, trajectories: dict[str, tuple[pd.DataFrame, list[str], int]],
@@ -267,7 +266,7 @@ def nas_numbers(table: pd.DataFrame, method: str, trajectories: dict[str, tuple[
       epoch, and the most probable op of every block at the last epoch;
     - ``nas_genotype`` / ``genotype_<search>``: of each search's (id, parameters, op string), the derived
       architecture."""
-    from archssl.nas.space import short_op
+    from archssl.catalog.nas import short_op
 
     vs: list[str] = []
     m = table[table["method"] == method]
@@ -306,7 +305,7 @@ def make_nas_outputs(study_path: Path, tables_dir: Path, out_dir: Path) -> list[
     matplotlib.use("Agg")
     import yaml
 
-    from archssl.archs import load_spec
+    from archssl.catalog.archs import load_spec
 
     study = json.loads(Path(study_path).read_text())
     acc = primary_accuracy(pd.read_csv(Path(tables_dir) / "accuracy.csv"))
@@ -330,7 +329,7 @@ def make_nas_outputs(study_path: Path, tables_dir: Path, out_dir: Path) -> list[
         _save(fig, out_dir / "figures" / f"trajectory_{name}.png")
         spec = yaml.safe_load(Path(s["genotype"]).read_text())
         space = _space(s)
-        from archssl.archs import arch_id, count_params
+        from archssl.catalog.archs import arch_id, count_params
 
         spec = load_spec(s["genotype"]) if spec else spec
         aid, params = arch_id(spec), count_params(spec)

@@ -54,8 +54,8 @@ Every file read is checked first (:mod:`archssl.integrity`): a probe JSON (its d
 is set aside as ``<name>.corrupt``, so that the workflow's rerun rebuilds it, and the error names it.
 
 Every interval takes ``analysis.bootstrap`` (n_resamples, confidence, seed) from the manifest; each cell's
-seed is ``stats.stable_seed`` of that seed and the cell's names, so adding a dataset or method leaves the other
-cells' intervals as they are.
+seed is :func:`~archssl.evaluate.bootstrap.stable_seed` of that seed and the cell's names, so adding a dataset
+or method leaves the other cells' intervals as they are.
 """
 
 from __future__ import annotations
@@ -69,8 +69,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from archssl.analysis import stats
+from archssl.analysis.stats import (correlation, correlation_ci, honesty_stats_table, kendalls_w, mean_pairwise_tau,
+                                    topk_overlap)
+from archssl.catalog.archs import count_flops, count_params, normalize, out_dim
+from archssl.catalog.figures import TABLES
+from archssl.evaluate.bootstrap import bootstrap_mean_ci, stable_seed
 from archssl.integrity import CorruptArtifact, read_json, read_metrics, read_probe_result, read_spec, set_aside
-
+from archssl.plan import KNOB_KEYS, knob_series
 from archssl.utils import METRICS_STANDARD_COLUMNS as STANDARD_COLUMNS
 from archssl.utils import atomic_path
 
@@ -96,13 +102,9 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 def _arch_info(archs_dir: Path, arch: str, image_size: int, cache: dict) -> dict:
     if arch not in cache:
-        from archssl.archs import count_flops, count_params
-
         path = archs_dir / f"{arch}.yaml"
         # a content-derived id (`<readable>-<6 hex>`, archssl.archs.arch_id) must match the spec it names
         spec = _checked(read_spec, path, expect_id=arch if re.search(r"-[0-9a-f]{6}$", arch) else None)
-        from archssl.archs import normalize, out_dim
-
         cache[arch] = {"family": spec["family"], "params": int(count_params(spec)),
                        "flops": int(count_flops(spec, image_size)), "widen": normalize(spec).get("widen"),
                        "rep_size": int(out_dim(spec))}
@@ -172,13 +174,11 @@ def ci_matrix(acc: pd.DataFrame, method: str, column: str) -> pd.DataFrame:
 def correlation_table(acc: pd.DataFrame, kinds=CORRELATIONS, boot: dict | None = None) -> pd.DataFrame:
     """Per method, :func:`archssl.analysis.stats.correlation_table` of its primary matrix (overall and per
     family with >= 3 architectures), seed ``stable_seed(seed, method)``."""
-    from archssl.analysis import stats
-
     b = _boot(boot)
     parts = []
     for method in sorted(acc["method"].unique()):
         t = stats.correlation_table(primary_matrix(acc, method), kinds, b["n_resamples"], b["confidence"],
-                                    stats.stable_seed(b["seed"], method), families=families(acc))
+                                    stable_seed(b["seed"], method), families=families(acc))
         parts.append(t.rename(columns={"pvalue": "p_value"}).assign(method=method))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return out.reindex(columns=CORRELATION_TABLE_COLUMNS)
@@ -206,8 +206,6 @@ def _long(acc: pd.DataFrame, methods) -> pd.DataFrame:
 
 def _tests(acc: pd.DataFrame, method: str, against: str, boot: dict) -> dict:
     """dataset -> the paired-test columns (``TEST_COLUMNS``) of ``method`` against ``against``."""
-    from archssl.analysis.stats import honesty_stats_table
-
     b = _boot(boot)
     t = honesty_stats_table(_long(acc, [method, against]), method, against, n_resamples=b["n_resamples"],
                             confidence=b["confidence"], seed=b["seed"])
@@ -301,8 +299,6 @@ def best_table(ranks: pd.DataFrame) -> pd.DataFrame:
 def topk_table(acc: pd.DataFrame, reference: str, ks=(1, 3, 5)) -> pd.DataFrame:
     """Per method and dataset other than ``reference``: the top-k overlap with the reference's ranking for
     each k in ``ks`` below the number of architectures compared."""
-    from archssl.analysis.stats import topk_overlap
-
     rows = []
     for method in sorted(acc["method"].unique()):
         m = primary_matrix(acc, method)
@@ -325,8 +321,6 @@ CONSISTENCY_COLUMNS = ["ranking", "dataset", "m", "n", "w", "chi2", "p_value", "
 def consistency_table(acc: pd.DataFrame, methods) -> pd.DataFrame:
     """Per dataset, agreement of rankings among ``methods`` (the trained non-variant ones): of architectures
     across methods (raters: methods) and of methods across architectures (raters: architectures)."""
-    from archssl.analysis.stats import kendalls_w, mean_pairwise_tau
-
     methods = [m for m in methods if m in set(acc["method"])]
     rows = []
     if len(methods) < 2:
@@ -342,8 +336,6 @@ def consistency_table(acc: pd.DataFrame, methods) -> pd.DataFrame:
 
 
 def _mean_ci(values, boot: dict, *keys) -> tuple[float, float]:
-    from archssl.analysis.stats import bootstrap_mean_ci, stable_seed
-
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if v.shape[0] < 2:
@@ -370,8 +362,6 @@ def pretext_correlation_table(acc: pd.DataFrame, pretext: pd.DataFrame, kinds=CO
                               boot: dict | None = None) -> pd.DataFrame:
     """Per method with a pretext metric and dataset: the correlation across architectures of the pretext
     metric with the primary accuracy, and its bootstrap interval (pairs resampled together)."""
-    from archssl.analysis.stats import correlation, correlation_ci, stable_seed
-
     b = _boot(boot)
     rows = []
     cols = ["method", "dataset", "kind", "n", "value", "p_value", "ci_lo", "ci_hi", "reason"]
@@ -400,8 +390,6 @@ KNOB_SORT = {"negatives": lambda r: r["K"], "heads": lambda r: 0, "crop": lambda
 def knob_table(acc: pd.DataFrame, runs: dict, boot: dict | None = None) -> pd.DataFrame:
     """For each Good-practices knob and method whose runs vary it (:func:`archssl.plan.knob_series`): each
     run's mean primary accuracy over architectures per dataset, with the bootstrap interval over them."""
-    from archssl.plan import KNOB_KEYS, knob_series
-
     cols = ["knob", "method", "run", "level", "order", "dataset", "n", "mean", "ci_lo", "ci_hi"]
     rows = []
     for knob in KNOB_KEYS:
@@ -454,7 +442,9 @@ def probe_paths(probes: list[str] | dict) -> list[Path]:
 
 
 def build_tables(study: Path, out_dir: Path) -> dict[str, pd.DataFrame]:
-    """``study``: the manifest JSON the workflow writes (probe files, folders, baseline, image size)."""
+    """The tables of the module docstring (:data:`archssl.catalog.figures.TABLES`) from ``study``, the manifest
+    JSON the workflow writes (probe files, folders, baseline, image size), written to ``out_dir`` with the
+    manifest's ``study.json`` for the figures; returns them by name."""
     man = read_json(study, "study manifest", ("probes", "archs_dir", "pretrain_dir", "image_size", "baseline",
                                                "reference"))
     probe_files = probe_paths(man["probes"])
@@ -480,8 +470,9 @@ def build_tables(study: Path, out_dir: Path) -> dict[str, pd.DataFrame]:
     if man.get("variants"):
         tables["ablations"] = ablation_table(acc, man["variants"], boot)
     out_dir = Path(out_dir)
-    for name, df in tables.items():
-        _write_csv(df, out_dir / f"{name}.csv")
+    for name in TABLES:  # the tables the workflow's rule declares (taps and ablations where the study has them)
+        if name in tables:
+            _write_csv(tables[name], out_dir / f"{name}.csv")
     with atomic_path(out_dir / "study.json") as tmp:
         tmp.write_text(json.dumps({k: man.get(k) for k in ("study", "reference", "baseline", "image_size", "variants",
                                                             "figures", "runs", "ranked", "taps", "probe",

@@ -20,8 +20,8 @@ import json
 import sys
 from pathlib import Path
 
-from archssl.archs import (FAMILIES, NAMED, PRESETS, ArchSpecError, arch_id, count_flops, count_params, describe,
-                           load_spec, named, preset, resolve, save_spec)
+from archssl.catalog.archs import (FAMILIES, NAMED, PRESETS, ArchSpecError, arch_id, count_flops, count_params,
+                                   describe, load_spec, named, preset, resolve, save_spec)
 
 
 def _parser() -> argparse.ArgumentParser:

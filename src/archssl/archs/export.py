@@ -46,7 +46,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archssl.archs.spec import ArchSpecError
+from archssl.archs.checkpoint import load_backbone
+from archssl.archs.nets.resnet import torchvision_key_map
+from archssl.catalog.archs import ArchSpecError, arch_id, normalize
+from archssl.catalog.archs.families.mobilenetv2 import block_plan
+from archssl.catalog.archs.families.resnet import stage_planes
+from archssl.utils import atomic_path, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -145,8 +150,6 @@ class TorchvisionTarget:
 
 
 def _refuse(spec: dict, key: str | None, problem: str) -> ExportError:
-    from archssl.archs import arch_id
-
     where = f"spec key {key!r}: " if key else ""
     return ExportError(f"cannot export {arch_id(spec)} to torchvision: {where}{problem}")
 
@@ -156,8 +159,6 @@ def _refuse(spec: dict, key: str | None, problem: str) -> ExportError:
 
 def resnet_target(spec: dict) -> TorchvisionTarget:
     """The torchvision ResNet of a ResNet spec, or :class:`ExportError` naming the field torchvision lacks."""
-    from archssl.archs.families.resnet import stage_planes
-
     if spec["version"] != "v1":
         raise _refuse(spec, "version", f"{spec['version']!r} (pre-activation) has no torchvision twin; only v1")
     if not spec["final_relu"]:
@@ -190,8 +191,6 @@ def resnet_target(spec: dict) -> TorchvisionTarget:
 def mobilenetv2_target(spec: dict) -> tuple[TorchvisionTarget, dict[int, str]]:
     """The torchvision MobileNetV2 of a spec plus the map ``features`` index -> our module name, or
     :class:`ExportError` naming the field torchvision lacks."""
-    from archssl.archs.families.mobilenetv2 import block_plan
-
     if spec["rep_dim"]:
         raise _refuse(spec, "rep_dim", f"{spec['rep_dim']}: torchvision has no linear layer between pooling and "
                                        "the classifier")
@@ -233,13 +232,9 @@ def mobilenetv2_target(spec: dict) -> tuple[TorchvisionTarget, dict[int, str]]:
 def target_for(spec: dict) -> tuple[TorchvisionTarget, Any]:
     """``(target, key_map)`` for a normalized spec: ``key_map(torchvision_key) -> our key`` (None for the
     classifier). Raises :class:`ExportError` for families and specs without a torchvision twin."""
-    from archssl.archs import normalize
-
     spec = normalize(spec)
     family = spec["family"]
     if family == "resnet":
-        from archssl.archs.nets.resnet import torchvision_key_map
-
         return resnet_target(spec), torchvision_key_map
     if family == "mobilenetv2":
         target, index = mobilenetv2_target(spec)
@@ -314,9 +309,6 @@ def export_backbone(backbone_path: str | Path, out: str | Path, fmt: str = "torc
     """Read ``backbone.pt``, write ``out`` (the state_dict, atomically) and ``out`` with suffix ``.json``
     (how to build and load it, provenance). Returns both paths."""
     import torch
-
-    from archssl.train.loop import load_backbone
-    from archssl.utils import atomic_path, write_json
 
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")

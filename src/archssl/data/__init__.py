@@ -1,25 +1,22 @@
-"""Datasets: the registry, the built-in mini suite, and loaders for real datasets on disk."""
+"""Datasets, the implementations: the built-in mini suite (:mod:`archssl.data.mini`), the readers of real
+datasets on disk (:mod:`archssl.data.real`), preprocessing, loading, ``archssl data check``, and
+:func:`open_ref`. The descriptors (``DATASETS``, ``DatasetError``, ``SPLITS``, ``METRICS``) are
+:mod:`archssl.catalog.datasets`; each names its source here as its ``impl``."""
 
 from pathlib import Path
 
-from archssl.data.base import DATASETS, METRICS, SPLITS, DatasetError, DatasetSource
-from archssl.data import mini  # noqa: F401  (registers the built-in mini suite)
-from archssl.data import real  # noqa: F401  (registers the on-disk datasets)
-
-
-def get_dataset(name: str) -> DatasetSource:
-    return DATASETS.get(name)
+from archssl.catalog.datasets import DATASETS, DatasetError
 
 
 def open_ref(ref, image_size: int, split: str | None = None, **extra):
     """The dataset of a plan's :class:`archssl.plan.DataRef` ``ref`` (its split unless ``split`` is given), at
-    ``image_size``; a ref whose on-disk root the config does not give is a :class:`DatasetError` saying
-    which keys set it."""
+    ``image_size``, opened by the source its descriptor names; a ref whose on-disk root the config does not
+    give is a :class:`DatasetError` saying which keys set it."""
     if ref.root is None:
         raise DatasetError(f"dataset {ref.name!r} is read from disk: set data.data_root (or "
                            f"data.roots.{ref.name}) in the config")
-    return DATASETS.get(ref.name).open(split or ref.split, Path(ref.root), int(image_size),
-                                       **{**ref.options, **extra})
+    return DATASETS.get(ref.name).source().open(split or ref.split, Path(ref.root), int(image_size),
+                                                **{**ref.options, **extra})
 
 
-__all__ = ["DATASETS", "METRICS", "SPLITS", "DatasetError", "DatasetSource", "get_dataset", "open_ref"]
+__all__ = ["open_ref"]

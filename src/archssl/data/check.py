@@ -21,8 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import archssl.data.real  # noqa: F401  (registers the on-disk sources)
-from archssl.data.base import DATASETS, SPLITS, DatasetError
+from archssl.catalog.datasets import DATASETS, DatasetError
 from archssl.data.real.common import DatasetMissing
 from archssl.registry import RegistryError
 
@@ -50,15 +49,15 @@ def resolve_root(name: str, data_root: Path | str, roots: Mapping[str, Path | st
 
 
 def real_dataset_names() -> list[str]:
-    """All registered datasets that are read from disk (not built in)."""
+    """All datasets with a descriptor that are read from disk (not built in)."""
     return [name for name in DATASETS.names() if not DATASETS.get(name).builtin]
 
 
 def _deep_check(name: str, root: Path, image_size: int) -> list[Problem]:
     """Open every split and decode its first and last item."""
-    source = DATASETS.get(name)
+    source = DATASETS.get(name).source()
     problems = []
-    for split in [s for s in getattr(source, "splits", SPLITS) if s != "train+unlabeled"]:  # a union of others
+    for split in [s for s in source.info.splits if s != "train+unlabeled"]:  # a union of others
         try:
             dataset = source.open(split, root, image_size)
             for index in sorted({0, len(dataset) - 1}):
@@ -87,15 +86,15 @@ def check_datasets(
     problems: list[Problem] = []
     for name in dict.fromkeys(names):  # unique, in order
         try:
-            source = DATASETS.get(name)
+            info = DATASETS.get(name)
         except RegistryError as exc:
             problems.append(Problem(name, None, "unknown", str(exc)))
             continue
-        if source.builtin:
+        if info.builtin:
             continue
         root = resolve_root(name, data_root, roots)
         try:
-            source.check(root)
+            info.check(root)
         except DatasetError as exc:
             kind = "missing" if isinstance(exc, DatasetMissing) else "malformed"
             problems.append(Problem(name, root, kind, str(exc)))

@@ -35,11 +35,13 @@ from typing import Callable
 
 import numpy as np
 
-from archssl.data.base import DATASETS, SPLITS, DatasetError, DatasetSource, check_split
+from archssl.catalog.datasets import SPLITS, DatasetError
+from archssl.catalog.datasets.mini import POOL, MiniTaskInfo
+from archssl.catalog.datasets.mini import TASKS as TASK_INFOS
+from archssl.data.base import DatasetSource, check_split
 from archssl.utils import atomic_path
 
 GENERATOR_VERSION = 1
-POOL = "pool"
 
 # --------------------------------------------------------------------------------------------------
 # bundled images
@@ -109,7 +111,7 @@ def _random_boxes(rng, h: int, w: int, n: int, scale: tuple[float, float], x_ran
 # --------------------------------------------------------------------------------------------------
 # procedural drawing (supersampled 2x, then averaged: anti-aliased shapes)
 
-SHAPES = ("circle", "square", "triangle", "cross", "ring")
+SHAPES = TASK_INFOS["shape"].class_names
 
 
 def _grid(size: int):
@@ -242,12 +244,28 @@ def _procedural_texture(kind: str, rng, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MiniTask:
-    name: str
-    class_names: tuple[str, ...]
+    """How one task is generated; its class names, description and metric are its descriptor's
+    (:data:`archssl.catalog.datasets.mini.TASKS`)."""
+
+    info: MiniTaskInfo
     per_split: tuple[int, int, int]  # images per class in train, val, test
-    description: str
     generate: Callable  # (rng, size, split_index, n_per_class, assets) -> (images float NHWC, labels)
-    metric: str = "top1"
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.info.class_names
+
+    @property
+    def description(self) -> str:
+        return self.info.description
+
+    @property
+    def metric(self) -> str:
+        return self.info.metric
 
 
 def _gen_digits(rng, size, split, n, assets):
@@ -302,7 +320,7 @@ def _gen_faces(rng, size, split, n, assets):
     return np.stack(imgs), np.asarray(labels)
 
 
-TEXTURE_CLASSES = ("brick", "grass", "gravel", "stripes", "checker", "dots", "noise", "waves")
+TEXTURE_CLASSES = TASK_INFOS["textures"].class_names
 SPLIT_BANDS = ((0.0, 0.6), (0.6, 0.8), (0.8, 1.0))
 
 
@@ -378,26 +396,17 @@ def _gen_orientation(rng, size, split, n, assets):
     return np.stack(imgs), np.asarray(labels)
 
 
-TASKS: dict[str, MiniTask] = {
-    t.name: t
-    for t in (
-        MiniTask("digits", tuple(str(i) for i in range(10)), (0, 0, 0),
-                 "handwritten digits (scikit-learn), recoloured on random backgrounds", _gen_digits),
-        MiniTask("faces", ("non-face", "face"), (180, 60, 60),
-                 "faces vs non-faces (skimage lfw_subset), 3 jittered crops per source image", _gen_faces),
-        MiniTask("textures", TEXTURE_CLASSES, (100, 40, 40),
-                 "texture photos (brick, grass, gravel) and five procedural textures", _gen_textures),
-        MiniTask("photo_source", tuple(sorted(("astronaut", "coffee", "chelsea", "rocket", "hubble", "retina",
-                                                "ihc", "china", "flower"))), (100, 40, 40),
-                 "which bundled colour photo a crop comes from", _gen_photo_source),
-        MiniTask("shape", SHAPES, (120, 40, 40), "the shape of one object on a cluttered background", _gen_shape),
-        MiniTask("count", ("1", "2", "3", "4"), (120, 40, 40), "how many objects a scene holds", _gen_count),
-        MiniTask("position", ("top-left", "top-right", "bottom-left", "bottom-right"), (120, 40, 40),
-                 "which quadrant holds the object", _gen_position),
-        MiniTask("orientation", ("0", "45", "90", "135"), (120, 40, 40),
-                 "the angle of an elongated bar", _gen_orientation),
-    )
+_GENERATORS = {  # name: (images per class in train, val, test; the generator)
+    "digits": ((0, 0, 0), _gen_digits),
+    "faces": ((180, 60, 60), _gen_faces),
+    "textures": ((100, 40, 40), _gen_textures),
+    "photo_source": ((100, 40, 40), _gen_photo_source),
+    "shape": ((120, 40, 40), _gen_shape),
+    "count": ((120, 40, 40), _gen_count),
+    "position": ((120, 40, 40), _gen_position),
+    "orientation": ((120, 40, 40), _gen_orientation),
 }
+TASKS: dict[str, MiniTask] = {name: MiniTask(info, *_GENERATORS[name]) for name, info in TASK_INFOS.items()}
 
 
 def _assets() -> dict:
@@ -534,20 +543,16 @@ def read_split(path: Path, split: str, name: str = "?") -> tuple[np.ndarray, np.
 
 
 class MiniSource(DatasetSource):
+    """The reader of a generated set (the ``impl`` of the mini suite's descriptors): ``<root>/<name>/images.h5``."""
+
     def open(self, split: str, root: Path, image_size: int, **options):
-        check_split(self.name, split)
-        if split not in self.splits:
-            raise DatasetError(f"dataset {self.name!r} has only the split(s) {self.splits}, not {split!r}")
-        path = Path(root) / self.name / "images.h5"
-        images, labels = read_split(path, split, self.name)
+        name, splits = self.info.name, self.info.splits
+        check_split(name, split)
+        if split not in splits:
+            raise DatasetError(f"dataset {name!r} has only the split(s) {splits}, not {split!r}")
+        path = Path(root) / name / "images.h5"
+        images, labels = read_split(path, split, name)
         if images.shape[-1] != image_size:
-            raise DatasetError(f"dataset {self.name!r}: {path} holds {images.shape[-1]}px images, "
+            raise DatasetError(f"dataset {name!r}: {path} holds {images.shape[-1]}px images, "
                                f"but the study asks for {image_size}px; regenerate it")
         return ArrayDataset(images, labels)
-
-
-DATASETS.add(POOL, MiniSource(POOL, 0, builtin=True, description="mini suite: unlabeled pretraining pool",
-                              splits=("train",)))
-for _t in TASKS.values():
-    DATASETS.add(_t.name, MiniSource(_t.name, len(_t.class_names), metric=_t.metric, builtin=True,
-                                     description=f"mini suite: {_t.description}"))

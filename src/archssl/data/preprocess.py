@@ -24,19 +24,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from archssl.catalog.datasets import DEFAULT_RESIZE
+from archssl.catalog.datasets import INTERPOLATIONS as INTERPOLATION_NAMES
+
 #: Per-channel RGB mean and standard deviation of ImageNet, on the 0..1 scale.
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
-#: The default ratio between the resized shorter side and the crop (resize to 256, crop 224).
-DEFAULT_RESIZE: float = 256 / 224
-
-INTERPOLATIONS = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
+#: The PIL filter of each name option ``interpolation`` takes (the names are the descriptors' fact,
+#: :data:`archssl.catalog.datasets.INTERPOLATIONS`): ``nearest`` -> ``Image.Resampling.NEAREST``, ...
+INTERPOLATIONS = {name: Image.Resampling[name.upper()] for name in INTERPOLATION_NAMES}
 
 
 def resized_short_side(image_size: int, resize: float = DEFAULT_RESIZE) -> int:

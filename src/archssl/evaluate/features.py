@@ -17,11 +17,12 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from archssl.archs.checkpoint import load_backbone
 from archssl.evaluate.featurestore import FeatureWriter
 from archssl.integrity import CorruptArtifact, set_aside
 from archssl.methods.patches import PatchConfig, patch_average_features
-from archssl.train.augment import normalize, to_float
-from archssl.utils import select_device
+from archssl.runtime import normalize, to_float
+from archssl.runtime import select_device
 
 log = logging.getLogger("archssl.features")
 
@@ -83,13 +84,13 @@ def run_features_job(job, backbone_path: Path, datasets: Sequence[str], outs: Se
     ``backbone_path``: one HDF5 file per name of ``datasets`` (each one of ``job.datasets``) at the matching
     ``outs`` path, as ``exe`` (:class:`archssl.plan.FeaturesExec`) says.
 
-    The backbone is checked first (:func:`archssl.train.loop.load_backbone`); one that fails is set aside
+    The backbone is checked first (:func:`archssl.archs.checkpoint.load_backbone`); one that fails is set aside
     as ``backbone.pt.corrupt`` (so the workflow's rerun rebuilds it) and :class:`archssl.integrity.CorruptArtifact`
     raised, naming it."""
-    from archssl.data import get_dataset, open_ref
+    from archssl.catalog.datasets import DATASETS
+    from archssl.data import open_ref
     from archssl.plan import FeaturesExec
-    from archssl.train.loop import load_backbone
-    from archssl.staleness import stage_digest
+    from archssl.plan.stages import stage_digest
     from archssl.utils import code_version
 
     exe = exe or FeaturesExec()
@@ -111,7 +112,7 @@ def run_features_job(job, backbone_path: Path, datasets: Sequence[str], outs: Se
         if name not in job.datasets:
             raise ValueError(f"dataset {name!r} is not one of this job's ({', '.join(job.datasets)})")
         ref = job.datasets[name]
-        src = get_dataset(name)
+        src = DATASETS.get(name)
         attrs = {"arch": arch or Path(backbone_path).parent.name, "method": job.run,
                  "ssl_method": state.get("method", job.method), "dataset": name, "metric": src.metric,
                  "num_classes": src.num_classes,

@@ -6,10 +6,10 @@ import logging
 import time
 from pathlib import Path
 
-from archssl.analysis.stats import stable_seed
+from archssl.evaluate.bootstrap import stable_seed
 from archssl.evaluate.featurestore import CorruptFeatureFile, FeatureFileError, list_taps, read_features
 from archssl.integrity import seal_json, set_aside
-from archssl.staleness import stage_digest
+from archssl.plan.stages import stage_digest
 from archssl.utils import code_version, write_json
 
 log = logging.getLogger("archssl.probe")

@@ -41,7 +41,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from archssl.catalog.methods import METHODS, PRETRAIN_OVERRIDES, RESERVED_KEYS, MethodInfo, info_of  # noqa: F401
+from archssl.catalog.methods import MethodInfo, info_of
 
 
 class SSLMethod(nn.Module):

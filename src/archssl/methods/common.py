@@ -39,6 +39,7 @@ def top1(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def full_precision(fn):
     """Run a loss function with autocast disabled (autocast would otherwise run its matmuls in bf16 even on
     float32 inputs); half-precision tensor arguments are cast to float32 (float64 stays float64)."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kw):
         dev = next((a.device.type for a in list(args) + list(kw.values()) if torch.is_tensor(a)), "cpu")

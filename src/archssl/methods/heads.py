@@ -25,7 +25,7 @@ from typing import Any
 
 from torch import nn
 
-from archssl.catalog.methods import HEAD_DEFAULTS, HEADS  # noqa: F401  (HEADS: this module's API too)
+from archssl.catalog.methods import HEAD_DEFAULTS, HEADS
 
 
 def build_head(kind: str, in_dim: int, hidden: int, out_dim: int, bn: bool) -> tuple[nn.Module, int]:

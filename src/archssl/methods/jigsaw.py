@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archssl.catalog.methods import PatchConfig
 from archssl.methods.base import SSLMethod
 from archssl.methods.common import top1
 from archssl.methods.heads import head_from_cfg
-from archssl.methods.patches import (PatchConfig, embed_patches, make_patches,
-                                     max_hamming_permutations)
+from archssl.methods.patches import embed_patches, make_patches, max_hamming_permutations
 
 
 def permute_and_concat(emb: torch.Tensor, perms: torch.Tensor) -> torch.Tensor:

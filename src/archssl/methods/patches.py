@@ -35,12 +35,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from archssl.train.augment import IMAGENET_MEAN, IMAGENET_STD, normalize, to_float
+from archssl.catalog.methods.patches import PatchConfig
+from archssl.runtime import IMAGENET_MEAN, IMAGENET_STD, normalize, to_float
 
 CENTRE = 4
-
-
-from archssl.catalog.methods.patches import PATCH_DEFAULTS, PatchConfig  # noqa: E402,F401  (this module's API too)
 
 
 def sample_patch_boxes(n: int, size: int, pc: PatchConfig, generator=None, train: bool = True) -> torch.Tensor:

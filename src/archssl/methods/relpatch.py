@@ -22,11 +22,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from archssl.catalog.methods import PatchConfig
 from archssl.methods.base import SSLMethod
 from archssl.methods.common import top1
 from archssl.methods.heads import head_from_cfg
 from archssl.methods.jigsaw import classifier, permute_and_concat
-from archssl.methods.patches import PatchConfig, embed_patches, make_patches, relative_pairs
+from archssl.methods.patches import embed_patches, make_patches, relative_pairs
 
 
 class RelativePatchLocation(SSLMethod):

@@ -1,21 +1,19 @@
-"""ProxylessNAS (Cai et al. 2019) with a self-supervised loss: supernet, search loop, settings.
+"""ProxylessNAS (Cai et al. 2019) with a self-supervised loss: supernet and search loop.
 
-Torch-free at import: :mod:`archssl.nas.space` (the space, per-op costs in closed form, settings validation)
-is imported eagerly; :class:`SuperNet`, :func:`search` and the rest of :mod:`archssl.nas.supernet` /
-:mod:`archssl.nas.search` load on first access (they import torch).
+The search space and the settings (per-op costs in closed form, settings validation; torch-free, what the
+planner uses) are :mod:`archssl.catalog.nas`. Importing this package does not import torch:
+:class:`SuperNet`, :func:`search` and the rest of :mod:`archssl.nas.supernet` / :mod:`archssl.nas.search`
+load on first access (they import torch).
 
 Typical use::
 
-    from archssl.nas import validate_settings, search
+    from archssl.catalog.nas import validate_settings
+    from archssl.nas import search
     settings = validate_settings(cfg["nas"]["searches"]["s1"], where="nas.searches.s1")   # planner, no torch
     search(dataset, out_dir, "simclr", method_params, settings, where="nas.searches.s1")  # job
 """
 
 from __future__ import annotations
-
-from archssl.nas.space import (DEFAULTS, PROXYLESS_OPS, PROXYLESS_SPACE, SETTINGS_DOC, TARGET_DEFAULTS,
-                               NASSettingsError, SearchSpace, build_space, holdout_split, space_of,
-                               validate_settings)
 
 _LAZY = {
     "SuperNet": "archssl.nas.supernet", "MixedOp": "archssl.nas.supernet", "size_penalty": "archssl.nas.supernet",
@@ -23,8 +21,7 @@ _LAZY = {
     "split_indices": "archssl.nas.search",
 }
 
-__all__ = ["DEFAULTS", "PROXYLESS_OPS", "PROXYLESS_SPACE", "SETTINGS_DOC", "TARGET_DEFAULTS", "NASSettingsError",
-           "SearchSpace", "build_space", "holdout_split", "space_of", "validate_settings", *_LAZY]
+__all__ = [*_LAZY]
 
 
 def __getattr__(name: str):

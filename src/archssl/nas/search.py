@@ -57,10 +57,11 @@ from typing import Any
 
 import torch
 
+from archssl.catalog.nas import NASSettingsError, holdout_split, space_of, validate_settings
 from archssl.integrity import load_checkpoint, save_checkpoint, set_aside
-from archssl.nas.space import NASSettingsError, holdout_split, space_of, validate_settings
 from archssl.nas.supernet import SuperNet, frozen_weights, set_paths, size_penalty
-from archssl.utils import atomic_path, select_device, stable_hash, prepare_training_layout
+from archssl.utils import atomic_path, stable_hash
+from archssl.runtime import select_device, prepare_training_layout
 
 log = logging.getLogger("archssl.nas")
 
@@ -130,7 +131,7 @@ def genotype_text(spec: dict, space_note: str = "") -> str:
     """The YAML text of a genotype: :func:`archssl.archs.save_spec`'s format (id comment, then the spec)."""
     import yaml
 
-    from archssl.archs import arch_id
+    from archssl.catalog.archs import arch_id
 
     head = f"# archssl architecture {arch_id(spec)}\n" + (f"# {space_note}\n" if space_note else "")
     return head + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None)
@@ -294,7 +295,7 @@ def search(dataset, out_dir, method: str = "simclr", method_params: dict | None 
     note = (f"ProxylessNAS search ({method}): {space.size(net.argmax_choices(), 'params')} params, "
             f"{space.size(net.argmax_choices(), 'flops')} FLOPs at {space.image_size} px")
     _write(geno_path, genotype_text(spec, note))
-    from archssl.archs import arch_id
+    from archssl.catalog.archs import arch_id
 
     log.info("derived architecture %s: %s", arch_id(spec), net.describe())
     return geno_path

@@ -52,10 +52,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archssl.archs.families.mobilenetv2 import block_plan, stage_channels
 from archssl.archs.nets.backbone import Backbone, init_conv_bn
 from archssl.archs.nets.mobilenetv2 import ConvBNReLU, InvertedResidual
-from archssl.nas.space import ZERO, SearchSpace, Slot, build_space, parse_op
+from archssl.catalog.archs.families.mobilenetv2 import block_plan, stage_channels
+from archssl.catalog.nas import ZERO, SearchSpace, Slot, build_space, parse_op
 
 #: per block: (active op index, other op index of the pair or None)
 Paths = list[tuple[int, "int | None"]]

@@ -4,11 +4,11 @@ architecture, image and patch sizes against every architecture."""
 
 from __future__ import annotations
 
-from archssl.archs import count_flops, tap_names
 from archssl.catalog import METHODS
+from archssl.catalog.archs import count_flops, tap_names
+from archssl.catalog.datasets import DATASETS, DatasetError
 from archssl.catalog.methods import PatchConfig
 from archssl.config import ConfigError, Run
-from archssl.data import DATASETS, DatasetError
 
 
 def check_datasets(cfg: dict) -> None:

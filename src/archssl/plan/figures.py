@@ -1,19 +1,24 @@
-"""Which figures a study draws (torch-free, from the plan): per method and for the whole study, and the
-Good-practices knobs (negatives, heads, crop, jitter) a study's runs vary."""
+"""Which figures and tables a study draws (torch-free, from the plan): the figure kinds of
+:mod:`archssl.catalog.figures` that the study's facts call for, per method and for the whole study; the tables
+(:data:`~archssl.catalog.figures.TABLES`) it writes; the facts its captions state; and the Good-practices knobs
+(negatives, heads, crop, jitter) a study's runs vary."""
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
+from archssl.catalog.figures import FIGURE_KINDS, TABLES, StudyFacts
 from archssl.config import flat_items
 from archssl.plan.specs import PretrainJob
 
-#: the figures of a study, per method (the baseline gets the first three; untrained runs no pretext figure;
-#: the others only where the study provides what they need: :func:`planned_figures`)
-FIGURES = ("corr_heatmap", "vs_reference", "acc_vs_params", "honesty", "pretext_vs_downstream", "topk", "depth",
-           "width")
-#: the figures of the whole study (their stem is the name alone)
-STUDY_FIGURES = ("ablations", "ranking_consistency", "negatives", "heads", "augment", "tsne")
+if TYPE_CHECKING:  # pragma: no cover
+    from archssl.plan.study import Plan
+
+#: the figure kinds drawn per method (``<figure>_<method>``), in the order a study lists them
+FIGURES = tuple(name for name, kind in FIGURE_KINDS.items() if kind.scope == "method")
+#: the figure kinds of the whole study (their stem is the name alone)
+STUDY_FIGURES = tuple(name for name, kind in FIGURE_KINDS.items() if kind.scope == "study")
 #: the knobs of the Good-practices figures: what a run's changed params may touch to join a knob's series
 KNOB_KEYS = {"negatives": ("queue_size", "negatives", "batch_size"), "heads": ("head",),
              "crop": ("augment.crop_scale",), "jitter": ("augment.jitter_strength",)}
@@ -76,48 +81,54 @@ def split_stem(stem: str) -> tuple[str, str]:
     raise ValueError(f"{stem!r} is not a figure stem (<figure>_<method> with a figure of {', '.join(FIGURES)})")
 
 
-ACROSS_ARCHS = ("corr_heatmap", "vs_reference", "acc_vs_params", "pretext_vs_downstream")
-
-
 def planned_figures(methods, baseline: str, variants=(), untrained=(), *, n_datasets: int = 2,
                     n_archs: int = 2, multi_tap: bool = False, widths: bool = False, ranked=(),
                     runs: dict | None = None) -> list[str]:
-    """The figure stems a study draws: ``<figure>_<method>`` per method, the study-level ones by name.
-
-    Per method: ``corr_heatmap``, ``vs_reference`` (with >= 2 datasets), ``acc_vs_params``; ``honesty``
-    (not the baseline); ``pretext_vs_downstream`` (trained, not the baseline); of these, a study of one
-    architecture draws only ``honesty`` (the others are over architectures: ``ACROSS_ARCHS``); ``topk`` (>= 3 architectures
-    and >= 2 datasets); ``depth`` (``multi_tap``: several taps probed); ``width`` (``widths``: the
-    architectures differ in width or representation size; not the baseline). Study: ``ablations`` (variants),
-    ``ranking_consistency`` (>= 2 methods in ``ranked``, the trained non-variant methods, and >= 2
-    architectures), ``negatives`` / ``heads`` / ``augment`` (a method's runs vary K / the head / the crop or
-    jitter: :func:`knob_series` of the manifest's ``runs``), ``tsne`` (a method's runs vary the crop or the
-    jitter: :func:`tsne_rows`)."""
-    out = []
-    for method in sorted(methods):
-        names = FIGURES[:5] if method != baseline else FIGURES[:3]
-        if method in untrained:
-            names = [n for n in names if n != "pretext_vs_downstream"]
-        if n_datasets < 2:
-            names = [n for n in names if n not in ("corr_heatmap", "vs_reference")]
-        if n_archs < 2:  # each of these draws one point per architecture, or correlates over architectures
-            names = [n for n in names if n not in ACROSS_ARCHS]
-        names = list(names)
-        if n_archs >= 3 and n_datasets >= 2:
-            names.append("topk")
-        if multi_tap:
-            names.append("depth")
-        if widths and method != baseline:
-            names.append("width")
-        out.extend(f"{name}_{method}" for name in names)
-    out += ["ablations"] if variants else []
-    out += ["ranking_consistency"] if len(ranked) >= 2 and n_archs >= 2 else []
+    """The figure stems a study draws: ``<figure>_<method>`` per method (sorted), each kind of
+    :data:`~archssl.catalog.figures.FIGURE_KINDS` in its order, then the study-level ones by name; a kind is
+    drawn where :meth:`~archssl.catalog.figures.base.FigureKind.planned` says so, for these facts:
+    ``baseline``, ``variants`` (compared in the ablation table), ``untrained`` (the entries that do not
+    train), ``n_datasets`` / ``n_archs`` (downstream datasets, architectures), ``multi_tap`` (several taps
+    probed), ``widths`` (the architectures differ in width or representation size), ``ranked`` (the trained
+    non-variant methods but the baseline) and the manifest's ``runs`` (the Good-practices knobs their runs vary:
+    :func:`knob_series`). The kinds' conditions are in their records (:mod:`archssl.catalog.figures`)."""
     runs = runs or {}
-    out += ["negatives"] if knob_series(runs, "negatives") else []
-    out += ["heads"] if knob_series(runs, "heads") else []
-    out += ["augment"] if knob_series(runs, "crop") or knob_series(runs, "jitter") else []
-    out += ["tsne"] if tsne_rows(runs) else []
-    return out
+    facts = StudyFacts(baseline=baseline, untrained=frozenset(untrained), variants=tuple(variants),
+                       ranked=tuple(ranked), n_datasets=n_datasets, n_archs=n_archs, multi_tap=multi_tap,
+                       widths=widths, knobs={knob: knob_series(runs, knob) for knob in KNOB_KEYS})
+    per_method = [k for k in FIGURE_KINDS.values() if k.scope == "method"]
+    out = [k.stem(method) for method in sorted(methods) for k in per_method if k.planned(facts, method)]
+    return out + [k.stem() for k in FIGURE_KINDS.values() if k.scope == "study" and k.planned(facts)]
+
+
+def several_taps(cfg: dict) -> bool:
+    """Whether a (validated) config probes several taps: ``probe.tap: all`` with 2 or more feature taps."""
+    return cfg["probe"]["tap"] == "all" and len(cfg["features"]["taps"]) >= 2
+
+
+def planned_tables(multi_tap: bool, variants: bool) -> list[str]:
+    """The tables a study writes (:data:`~archssl.catalog.figures.TABLES`, in order): all of them but ``taps``
+    (only with ``multi_tap``: several taps probed) and ``ablations`` (only with ``variants``)."""
+    return [t for t in TABLES if (t != "taps" or multi_tap) and (t != "ablations" or variants)]
+
+
+def caption_facts(plan: Plan) -> dict:
+    """The plan's facts the figure captions state (``snakemake.params.study`` in
+    ``workflow/report/figures/*.rst``): sizes, the reference, the baseline, the intervals' settings."""
+    cfg = plan.config
+    return {
+        "n_archs": len(plan.archs),
+        "families": sorted({s["family"] for s in plan.archs.values()}),
+        "datasets": plan.downstream,
+        "reference": plan.reference,
+        "baseline": cfg["analysis"]["baseline"],
+        "methods": plan.methods,
+        "n_resamples": cfg["analysis"]["bootstrap"]["n_resamples"],
+        "confidence": cfg["analysis"]["bootstrap"]["confidence"],
+        "taps": list(cfg["features"]["taps"]),
+        "topk": cfg["analysis"]["topk"],
+        "probe": plan.probe.name,
+    }
 
 
 def manifest_runs(runs: dict, pretrain: dict) -> dict:

@@ -33,12 +33,12 @@ import copy
 import random
 from dataclasses import dataclass, field
 
-from archssl.archs import arch_id
 from archssl.catalog import METHODS
+from archssl.catalog.archs import arch_id
+from archssl.catalog.datasets import DATASETS
 from archssl.catalog.methods import RESERVED_KEYS
+from archssl.catalog.nas import DEFAULTS, NASSettingsError, build_space, validate_settings
 from archssl.config import ConfigError
-from archssl.data import DATASETS
-from archssl.nas.space import DEFAULTS, NASSettingsError, build_space, validate_settings
 from archssl.params import ParamError
 from archssl.plan.checks import pretrain_set
 from archssl.plan.execution import PretrainExec, exec_args

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from archssl.catalog import METHODS, PROBES
+from archssl.catalog.datasets import DATASETS
 from archssl.catalog.methods import PRETRAIN_OVERRIDES, RESERVED_KEYS
 from archssl.catalog.probes import EXECUTION_PARAMS
 from archssl.config import ConfigError
-from archssl.data import DATASETS
 from archssl.params import check_keys
 from archssl.plan.execution import ProbeExec
 from archssl.plan.schema import section

@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archssl.archs import ArchSpecError, arch_id, resolve
 from archssl.catalog import METHODS
+from archssl.catalog.archs import ArchSpecError, arch_id, resolve
+from archssl.catalog.datasets import DATASETS
 from archssl.catalog.methods import PatchConfig
 from archssl.config import ConfigError, Run, resolve_run, validate_schema
 from archssl.params import ParamError
@@ -18,7 +19,6 @@ from archssl.plan.execution import FeaturesExec, PretrainExec, ProbeExec
 from archssl.plan.figures import manifest_runs, planned_figures, tsne_rows
 from archssl.plan.nas import plan_nas
 from archssl.plan.specs import DataRef, FeaturesJob, PretrainJob, ProbeJob, dataset_ref
-from archssl.data import DATASETS
 
 
 @dataclass
@@ -77,6 +77,13 @@ class Plan:
         return {"arch": arch, "dataset": ds, "tap": tap, "rows": rows, "classes": classes, "per_class": per_class,
                 "seed": self.config["seed"],
                 "files": {n: f"{self.results}/features/{n}/{arch}/{ds}.h5" for n in names}}
+
+    def status_targets(self) -> dict:
+        """What :func:`archssl.status.stale_artifacts` checks of this study, as plain JSON (the workflow passes
+        it to ``archssl status --targets``): the results folder, each run's registered method, the
+        architectures and the downstream datasets."""
+        return {"results": str(self.results), "runs": {run: job.method for run, job in self.pretrain.items()},
+                "archs": list(self.archs), "downstream": list(self.downstream)}
 
     def resources(self, stage: str) -> dict:
         r = dict(self.config["resources"]["default"])

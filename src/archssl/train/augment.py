@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from archssl.runtime import normalize
+
 GREY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 
 
@@ -327,16 +329,6 @@ class BatchAugment:
         return apply(x, p, self.size, self.cfg.blur_kernel_frac)
 
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    m = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    return (x - m) / s
-
-
 class ViewMaker(BatchAugment):
     """What the training loop hands to ``SSLMethod.training_step`` as ``augment``: ``view(x_uint8)`` is a
     fresh augmented view, ImageNet-normalised, in ``memory_format``. ``raw(x)`` is the view before
@@ -357,10 +349,5 @@ class ViewMaker(BatchAugment):
         return normalize(self.raw(x)).contiguous(memory_format=self.memory_format)
 
 
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-
-
-__all__ = ["AugmentConfig", "AugmentParams", "BatchAugment", "ViewMaker", "sample_params", "apply", "normalize",
-           "to_float", "resized_crop", "resize_weights", "gaussian_blur", "sample_crop_boxes",
+__all__ = ["AugmentConfig", "AugmentParams", "BatchAugment", "ViewMaker", "sample_params", "apply", "resized_crop", "resize_weights", "gaussian_blur", "sample_crop_boxes",
            "sample_crop_boxes_per_image", "boxes_to_canvas"]

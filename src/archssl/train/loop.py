@@ -14,7 +14,8 @@ Outputs in ``out_dir``:
 - ``metrics.csv``: one row per epoch (loss, the method's pretext metric, lr, images/s, seconds, and the steps
   skipped for non-finite gradients); :data:`STANDARD_COLUMNS` are the columns every method writes;
 - ``backbone.pt``: the final backbone weights plus provenance and a content digest, written last and
-  atomically: its presence means the run finished. :func:`load_backbone` checks it on every read.
+  atomically: its presence means the run finished. :func:`archssl.archs.checkpoint.load_backbone` checks it on
+  every read.
 
 Randomness is derived from (seed, epoch): the data order, the augmentation parameters and torch's global
 generator (which methods use for their own sampling: negatives, rotations, dropout, patch permutations) are
@@ -22,10 +23,11 @@ reseeded at the start of every epoch, and every piece of method state (momentum 
 banks) is in the model's ``state_dict``; so 2 epochs straight and 1 + resume + 1 give identical weights, and
 so does a run killed mid-epoch and resumed from its mid-epoch checkpoint (``tests/test_faults_pretrain.py``).
 
-Several processes (``torchrun``, :mod:`archssl.train.distributed`): ``batch_size`` stays the global batch;
-each rank trains its contiguous rows of every global batch, with SyncBatchNorm, DDP-averaged gradients and
-the methods' global-batch losses, so W processes train like one process on the global batch (up to float
-round-off); rank 0 writes the files. With one process every collective is the identity.
+Several processes (``torchrun``; the collectives: :mod:`archssl.distributed`, DDP, SyncBatchNorm and the
+sharding: :mod:`archssl.train.distributed`): ``batch_size`` stays the global batch; each rank trains its
+contiguous rows of every global batch, with SyncBatchNorm, DDP-averaged gradients and the methods'
+global-batch losses, so W processes train like one process on the global batch (up to float round-off);
+rank 0 writes the files. With one process every collective is the identity.
 
 Speed: the model is in channels_last memory format (``channels_last``; on a CPU not for a model whose strided
 1x1 convolutions see fewer than 8 channels, and a CPU computes strided 1x1 convolutions on sliced inputs:
@@ -53,16 +55,23 @@ from pathlib import Path
 
 import torch
 
+from archssl import distributed as D
+from archssl.archs import build
+from archssl.catalog import METHODS
 from archssl.data.loading import split_batch
-from archssl.train import distributed as D
-from archssl.train.augment import AugmentConfig, ViewMaker, normalize, to_float
+from archssl.train.bn import recalibrate_batchnorm
+from archssl.train.augment import AugmentConfig, ViewMaker
+from archssl.runtime import normalize, to_float
 from archssl.train.compile import maybe_compile
+from archssl.train.distributed import (ShardedViewMaker, convert_sync_batchnorm, local_batch_size, shard_order,
+                                      wrap_ddp)
 from archssl.plan import PretrainExec, PretrainJob
 from archssl.train.optim import build_optimizer, lr_at
 from archssl.utils import METRICS_STANDARD_COLUMNS as STANDARD_COLUMNS  # noqa: F401 (part of this module's API)
-from archssl.integrity import CorruptArtifact, load_checkpoint, load_sealed, save_checkpoint, save_sealed, set_aside
-from archssl.staleness import stage_digest
-from archssl.utils import atomic_path, code_version, select_device, seed_everything, stable_hash, prepare_training_layout
+from archssl.integrity import load_checkpoint, save_checkpoint, save_sealed, set_aside
+from archssl.plan.stages import stage_digest
+from archssl.utils import atomic_path, code_version, stable_hash
+from archssl.runtime import select_device, seed_everything, prepare_training_layout
 
 log = logging.getLogger("archssl.pretrain")
 
@@ -71,11 +80,8 @@ PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def build_method(method: str, spec: dict, method_params: dict):
-    from archssl.archs import build
-    from archssl.catalog import METHODS
-
-    backbone = build(spec)
-    return METHODS.get(method)(backbone, method_params)
+    """The SSL method ``method`` around a new backbone of ``spec``, with a job spec's (complete) params."""
+    return METHODS.get(method).build(build(spec), method_params)
 
 
 def _epoch_seed(seed: int, epoch: int, salt: int) -> int:
@@ -172,8 +178,6 @@ def _some(names: list[str], k: int = 5) -> str:
 def calibrate_untrained(backbone, dataset, job: PretrainJob, exe: PretrainExec, device, mem_format) -> int:
     """BN statistics of an untrained backbone from a seeded sample of (un-augmented) pretraining images; see
     :mod:`archssl.train.bn` for why the random baseline needs them."""
-    from archssl.train.bn import recalibrate_batchnorm
-
     n = min(len(dataset), BN_CALIBRATION_IMAGES)
     order = torch.randperm(len(dataset), generator=_epoch_generator(job.seed, 0, 4))[:n].tolist()
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, order), batch_size=job.batch_size,
@@ -281,8 +285,9 @@ def pretrain(spec: dict, dataset, cfg: PretrainJob, out_dir: Path, exe: Pretrain
     compile).
 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1), each process trains its contiguous share of every global
-    batch on its own device (:mod:`archssl.train.distributed`: DDP, SyncBatchNorm, the methods' global-batch
-    losses); rank 0 writes every file. One process is the same code path with every collective an identity.
+    batch on its own device (:mod:`archssl.train.distributed`: DDP, SyncBatchNorm; the methods' global-batch
+    losses; the collectives of :mod:`archssl.distributed`); rank 0 writes every file. One process is the
+    same code path with every collective an identity.
 
     ``stop_after_epochs`` ends the run early (leaving a checkpoint, no ``backbone.pt``): used to test resume.
     SIGTERM / SIGUSR1 checkpoint at the next step boundary and raise :class:`Preempted` (exit status
@@ -327,7 +332,7 @@ def _pretrain(spec, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec,
     mem_format = prepare_training_layout(model, device, cfg.channels_last)
     # BN over the global batch; MoCo's shuffling BN (bn_splits > 1) keeps per-rank BN on purpose
     if model.trains and int(getattr(model, "bn_splits", 1)) <= 1:
-        model = D.convert_sync_batchnorm(model)
+        model = convert_sync_batchnorm(model)
 
     rows: list[dict] = []
     start_epoch, start_step, resume = 0, 0, None
@@ -354,12 +359,12 @@ def _pretrain(spec, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec,
             else:
                 log.info("resuming from %s at epoch %d/%d", path, start_epoch, cfg.epochs)
     model = maybe_compile(model, bool(exe.compile))
-    run = D.wrap_ddp(model, device) if model.trains else None
+    run = wrap_ddp(model, device) if model.trains else None
 
     n = len(dataset) if model.trains else 0
     if model.trains and n < cfg.batch_size:
         raise ValueError(f"pretrain.batch_size={cfg.batch_size} exceeds the {n} pretraining images")
-    b = D.local_batch_size(cfg.batch_size) if model.trains else 0
+    b = local_batch_size(cfg.batch_size) if model.trains else 0
     epochs = cfg.epochs if model.trains else 0
     steps_per_epoch = n // cfg.batch_size if model.trains else 0
     total_steps = steps_per_epoch * epochs
@@ -390,8 +395,8 @@ def _pretrain(spec, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec,
         t0 = time.perf_counter()
         torch.manual_seed(_epoch_seed(cfg.seed, epoch, 3))  # the methods' own randomness, resumable
         order = torch.randperm(n, generator=_epoch_generator(cfg.seed, epoch, 1))
-        local = D.shard_order(order, cfg.batch_size)  # this rank's rows of every global batch, in step order
-        view = D.ShardedViewMaker(aug_cfg, cfg.image_size, _epoch_generator(cfg.seed, epoch, 2), mem_format)
+        local = shard_order(order, cfg.batch_size)  # this rank's rows of every global batch, in step order
+        view = ShardedViewMaker(aug_cfg, cfg.image_size, _epoch_generator(cfg.seed, epoch, 2), mem_format)
         first = start_step if epoch == start_epoch else 0
         loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, local[first * b:].tolist()),
                                              batch_size=b, shuffle=False, drop_last=True,
@@ -492,21 +497,3 @@ def _pretrain(spec, dataset, cfg: PretrainJob, out_dir: Path, exe: PretrainExec,
                 path.unlink()
     D.barrier()
     return final_path
-
-
-def load_backbone(path: Path, device="cpu"):
-    """Rebuild the backbone saved by :func:`pretrain` and load its weights, after checking the file
-    (:func:`archssl.integrity.load_sealed`: readable, the content its digest says, finite weights; a file
-    without a digest, from before digests, is accepted with a warning). A file that fails raises
-    :class:`archssl.integrity.CorruptArtifact` naming it."""
-    from archssl.archs import build
-
-    path = Path(path)
-    state, _ = load_sealed(path, "archssl backbone file", finite=("state_dict",), required=("spec", "state_dict"))
-    try:
-        net = build(state["spec"])
-        net.load_state_dict(state["state_dict"])
-    except Exception as e:  # noqa: BLE001 - a spec or weights that do not fit: the same clear message
-        raise CorruptArtifact(f"{path}: not a valid archssl backbone file ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:200]})") from e
-    return net.to(device), state

@@ -1,1 +1,2 @@
-"""PyTorch modules of the architecture families (imported lazily by ``Family.build``)."""
+"""PyTorch modules of the architecture families (each family's ``builder`` path names one of their
+``build_*`` functions; :func:`archssl.archs.build` loads it)."""

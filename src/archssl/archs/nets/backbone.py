@@ -13,6 +13,8 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from archssl.catalog.archs import arch_id
+
 
 def global_pool(x: torch.Tensor) -> torch.Tensor:
     """``(N, C, H, W) -> (N, C)`` by averaging (accumulated in float32); ``(N, C)`` passes through as float32."""
@@ -35,8 +37,6 @@ class Backbone(nn.Module):
     def __init__(self, spec: dict, stages: Iterable[tuple[str, nn.Module]], final: nn.Module | None,
                  channels: int, rep_dim: int | None = None):
         super().__init__()
-        from archssl.archs import arch_id  # local: archs/__init__ imports nothing from here at module level
-
         self.spec = dict(spec)
         self.arch_id = arch_id(spec)
         names = []

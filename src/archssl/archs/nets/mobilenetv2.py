@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from archssl.archs.families.mobilenetv2 import block_plan, stage_channels
 from archssl.archs.nets.backbone import Backbone, init_conv_bn
+from archssl.catalog.archs.families.mobilenetv2 import block_plan, stage_channels
 
 
 class ConvBNReLU(nn.Sequential):

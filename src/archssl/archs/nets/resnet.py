@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from archssl.archs.families.resnet import inner_width, stage_planes
 from archssl.archs.nets.backbone import Backbone, init_conv_bn
+from archssl.catalog.archs.families.resnet import inner_width, stage_planes
 
 
 def conv3x3(cin: int, cout: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:

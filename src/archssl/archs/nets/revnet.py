@@ -1,4 +1,4 @@
-"""RevNet modules (see :mod:`archssl.archs.families.revnet`)."""
+"""RevNet modules (see :mod:`archssl.catalog.archs.families.revnet`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archssl.archs.families.revnet import stage_channels
 from archssl.archs.nets.backbone import Backbone, init_conv_bn
+from archssl.catalog.archs.families.revnet import stage_channels
 
 
 class RevUnit(nn.Module):

@@ -1,11 +1,11 @@
-"""VGG-BN modules (see :mod:`archssl.archs.families.vgg`)."""
+"""VGG-BN modules (see :mod:`archssl.catalog.archs.families.vgg`)."""
 
 from __future__ import annotations
 
 from torch import nn
 
-from archssl.archs.families.vgg import block_channels
 from archssl.archs.nets.backbone import Backbone, init_conv_bn
+from archssl.catalog.archs.families.vgg import block_channels
 
 
 def build_vgg(spec: dict) -> Backbone:

@@ -89,9 +89,13 @@ class MethodInfo:
         return self.impl
 
     def __call__(self, backbone, params: dict | None = None):
-        """Build the method around ``backbone`` with ``params`` (defaults filled in)."""
-        cls = self.load()
-        return cls(backbone, params, info=self)
+        """Build the method around ``backbone`` with ``params`` (defaults filled in and checked here; a job
+        spec's params are complete already: :meth:`build`)."""
+        return self.build(backbone, self.resolve(params))
+
+    def build(self, backbone, params: dict):
+        """Build the method around ``backbone`` with complete, checked ``params`` (a job spec's)."""
+        return self.load()(backbone, params, info=self)
 
 
 METHODS: Registry[MethodInfo] = Registry("SSL method")

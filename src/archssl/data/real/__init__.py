@@ -1,6 +1,7 @@
-"""Real datasets, read in place from disk (nothing is downloaded).
-
-Importing this package registers every on-disk source in :data:`archssl.data.base.DATASETS`:
+"""Real datasets, read in place from disk (nothing is downloaded): the sources that the on-disk descriptors
+of :data:`archssl.catalog.datasets.DATASETS` name as their ``impl`` (:mod:`~archssl.data.real.lowres`,
+:mod:`~archssl.data.real.large`, :mod:`~archssl.data.real.transfer`, :mod:`~archssl.data.real.folders`; the
+machinery they share is :mod:`~archssl.data.real.common`):
 
 ==============  =====  ==============  ==================================================================
 name            cls    metric          splits
@@ -27,9 +28,6 @@ mit_indoor67    67     top1            train/test; val folder or held out from t
 uiuc_sports8    8      top1            train/test folders, or seeded 70/60 per class; val held out (10%)
 ==============  =====  ==============  ==================================================================
 
-Each source's ``layout`` documents the directory tree it expects under its root (by default
+Each descriptor's ``layout`` documents the directory tree its source expects under its root (by default
 ``<data_root>/<name>``; see :func:`archssl.data.check.resolve_root`), and ``split_rule`` its splits.
 """
-
-from archssl.data.real import folders, large, lowres, transfer  # noqa: F401
-from archssl.data.real.common import RealDatasetSource, SplitDataset  # noqa: F401

@@ -1,7 +1,8 @@
 """Machinery shared by the datasets read from disk.
 
-* :class:`RealDatasetSource` - the base of every on-disk source: option handling, locating the data,
-  layout errors, and the standard ``open()`` flow.
+* :class:`RealDatasetSource` - the base of every on-disk source: locating the data, layout errors, and
+  the standard ``open()`` flow (the options and their check are the descriptor's,
+  :class:`~archssl.catalog.datasets.base.DiskDatasetInfo`).
 * :class:`Selection` - the items of one split: a base dataset (a torchvision class or an
   :class:`ImageList`) plus the chosen indices, their targets and stable ids.
 * :func:`holdout` and :func:`per_class_split` - seeded, stratified splits that give the same result on
@@ -17,37 +18,17 @@ import math
 import os
 import pickle
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from scipy.io.matlab import MatReadError
 
-from archssl.data.base import SPLITS, DatasetError, DatasetSource
-from archssl.data.preprocess import (
-    DEFAULT_RESIZE,
-    INTERPOLATIONS,
-    ImageLoader,
-    Preprocess,
-    WholeImage,
-    resized_short_side,
-)
-
-#: Options every on-disk source accepts in ``open(..., **options)``.
-COMMON_OPTIONS: dict[str, Any] = {
-    "val_fraction": None,  # None: the source's own default
-    "seed": 0,
-    "resize": None,  # None: the source's own default
-    "interpolation": "bilinear",
-    "jpeg_draft": True,
-    "view": "eval",  # "pretrain": whole images on a fixed canvas plus their sizes (see RealDatasetSource.open)
-    "pretrain_size": None,  # the canvas side for view="pretrain"; None: the eval resize's short side
-}
-
-#: The item views of ``open(..., view=...)``.
-VIEWS = ("eval", "pretrain")
+from archssl.catalog.datasets import DatasetError, DatasetInfo, DiskDatasetInfo
+from archssl.data.base import DatasetSource
+from archssl.data.preprocess import ImageLoader, Preprocess, WholeImage, resized_short_side
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
@@ -218,14 +199,15 @@ class SplitDataset:
     :class:`~archssl.data.preprocess.WholeImage`) item ``i`` is ``(canvas, target, size)``: the whole image as
     a ``uint8`` ``(3, P, P)`` canvas and its ``int64`` ``(height, width)`` before the resize. Attributes:
     ``name``, ``split``, ``targets`` (a list of ints or an ``(N, C)`` array), ``ids`` (stable item ids),
-    ``classes``, ``num_classes``, ``metric``, ``multilabel``, ``view``."""
+    ``classes``, ``num_classes``, ``metric``, ``multilabel``, ``view`` (the first four from the dataset's
+    descriptor ``info``)."""
 
-    def __init__(self, source: DatasetSource, split: str, selection: Selection, preprocess: Preprocess):
-        self.name = source.name
+    def __init__(self, info: DatasetInfo, split: str, selection: Selection, preprocess: Preprocess):
+        self.name = info.name
         self.split = split
-        self.metric = source.metric
-        self.multilabel = source.multilabel
-        self.num_classes = source.num_classes
+        self.metric = info.metric
+        self.multilabel = info.multilabel
+        self.num_classes = info.num_classes
         self.base = selection.base
         self.indices = selection.indices
         self.targets = selection.targets
@@ -303,39 +285,30 @@ def _short_list(paths: Iterable[Any], limit: int = 6) -> str:
 # The base of on-disk sources
 
 
-@dataclass
 class RealDatasetSource(DatasetSource):
-    """An on-disk dataset. Subclasses set the fields and implement :meth:`locate` (or set ``markers``),
-    :meth:`validate` (cheap consistency checks) and :meth:`select` (the items of one split).
+    """An on-disk dataset's implementation, for its descriptor ``info`` (a
+    :class:`~archssl.catalog.datasets.base.DiskDatasetInfo`: classes, documented layout, ``markers``,
+    options). Subclasses implement :meth:`locate` (or rely on the descriptor's ``markers``), :meth:`validate`
+    (cheap consistency checks) and :meth:`select` (the items of one split).
 
     ``root`` (the argument of :meth:`open` and :meth:`check`) is the dataset's own directory, by default
-    ``<data_root>/<name>``; ``layout`` documents what it must contain, with ``{root}`` standing for it.
-    ``markers`` are paths relative to ``root`` that must exist; when ``root`` itself *is* the first
-    component of the markers (e.g. the user points at ``.../cifar-10-batches-py``), its parent is used.
+    ``<data_root>/<name>``; the descriptor's ``layout`` documents what it must contain. Its ``markers`` are
+    paths relative to ``root`` that must exist; when ``root`` itself *is* the first component of the markers
+    (e.g. the user points at ``.../cifar-10-batches-py``), its parent is used.
     """
 
-    splits: tuple[str, ...] = SPLITS
-    views: ClassVar[tuple[str, ...]] = VIEWS
-    layout: str = ""
-    split_rule: str = ""
-    val_fraction: float = 0.1
-    resize: float = DEFAULT_RESIZE
-    options: dict[str, Any] = field(default_factory=dict)
-    markers: tuple[str, ...] = ()
+    info: DiskDatasetInfo
 
     # -- errors -------------------------------------------------------------------------------------------
-
-    def expected(self, root: Path) -> str:
-        return self.layout.replace("{root}", str(root)).strip()
 
     def missing_error(self, root: Path, missing: Iterable[Any] = ()) -> DatasetMissing:
         """A :class:`DatasetError` for a dataset that is absent or incomplete at ``root``."""
         root = Path(root)
         if not root.exists():
-            head = f"dataset {self.name!r}: directory {root} does not exist"
+            head = f"dataset {self.info.name!r}: directory {root} does not exist"
         else:
-            head = f"dataset {self.name!r}: not found or incomplete at {root}"
-        msg = f"{head}\n  expected layout:\n    " + self.expected(root).replace("\n", "\n    ")
+            head = f"dataset {self.info.name!r}: not found or incomplete at {root}"
+        msg = f"{head}\n  expected layout:\n    " + self.info.expected(root).replace("\n", "\n    ")
         missing = list(missing)
         if missing and root.exists():
             msg += f"\n  missing: {_short_list(missing)}"
@@ -344,8 +317,8 @@ class RealDatasetSource(DatasetSource):
     def malformed(self, root: Path, problem: str) -> DatasetMalformed:
         """A :class:`DatasetError` for files that are present but not in the expected form."""
         return DatasetMalformed(
-            f"dataset {self.name!r}: malformed data at {root}: {problem}\n  expected layout:\n    "
-            + self.expected(Path(root)).replace("\n", "\n    ")
+            f"dataset {self.info.name!r}: malformed data at {root}: {problem}\n  expected layout:\n    "
+            + self.info.expected(Path(root)).replace("\n", "\n    ")
         )
 
     # -- locating and checking ----------------------------------------------------------------------------
@@ -354,12 +327,13 @@ class RealDatasetSource(DatasetSource):
         """The directory the readers work from (``root`` or, see ``markers``, its parent); raises
         :class:`DatasetError` naming what is missing."""
         root = Path(root).expanduser()
-        missing = [root / m for m in self.markers if not (root / m).exists()]
+        markers = self.info.markers
+        missing = [root / m for m in markers if not (root / m).exists()]
         if not missing:
             return root
-        if self.markers:
-            first = Path(self.markers[0]).parts[0]
-            if root.name == first and all((root.parent / m).exists() for m in self.markers):
+        if markers:
+            first = Path(markers[0]).parts[0]
+            if root.name == first and all((root.parent / m).exists() for m in markers):
                 return root.parent
         raise self.missing_error(root, missing)
 
@@ -390,13 +364,13 @@ class RealDatasetSource(DatasetSource):
             raise self.malformed(located, f"{what} refers to missing image(s): {_short_list(sorted(absent))}")
 
     def check_class_count(self, located: Path, classes: Sequence[str], what: str) -> None:
-        if len(classes) != self.num_classes:
-            raise self.malformed(located, f"found {len(classes)} classes in {what}, expected {self.num_classes}")
+        if len(classes) != self.info.num_classes:
+            raise self.malformed(located, f"found {len(classes)} classes in {what}, expected {self.info.num_classes}")
 
     def check_targets(self, located: Path, targets: Iterable[int], what: str) -> None:
-        bad = sorted({int(t) for t in targets if not 0 <= int(t) < self.num_classes})
+        bad = sorted({int(t) for t in targets if not 0 <= int(t) < self.info.num_classes})
         if bad:
-            raise self.malformed(located, f"{what} has labels outside 0..{self.num_classes - 1}: {bad[:5]}")
+            raise self.malformed(located, f"{what} has labels outside 0..{self.info.num_classes - 1}: {bad[:5]}")
 
     def check_same_classes(self, located: Path, a: Sequence[str], b: Sequence[str], what_a: str, what_b: str) -> None:
         if list(a) != list(b):
@@ -422,46 +396,18 @@ class RealDatasetSource(DatasetSource):
 
     # -- opening ------------------------------------------------------------------------------------------
 
-    def resolve_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        """``options`` merged over the defaults; unknown names are an error (they are usually typos)."""
-        known = {**COMMON_OPTIONS, **self.options}
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise DatasetError(f"dataset {self.name!r}: unknown option(s) {unknown}; known options: {sorted(known)}")
-        merged = {**known, **options}
-        if merged["val_fraction"] is None:
-            merged["val_fraction"] = self.val_fraction
-        if merged["resize"] is None:
-            merged["resize"] = self.resize
-        if not 0.0 < float(merged["val_fraction"]) < 1.0:
-            raise DatasetError(
-                f"dataset {self.name!r}: val_fraction must be strictly between 0 and 1, got {merged['val_fraction']!r}"
-            )
-        if merged["view"] not in VIEWS:
-            raise DatasetError(f"dataset {self.name!r}: unknown view {merged['view']!r}; expected one of {VIEWS}")
-        if merged["interpolation"] not in INTERPOLATIONS:
-            raise DatasetError(
-                f"dataset {self.name!r}: unknown interpolation {merged['interpolation']!r}; "
-                f"expected one of {sorted(INTERPOLATIONS)}"
-            )
-        return merged
-
-    def check_split(self, split: str) -> None:
-        if split not in self.splits:
-            raise DatasetError(f"dataset {self.name!r}: unknown split {split!r}; expected one of {self.splits}")
-
     def open(self, split: str, root: Path, image_size: int, **options: Any) -> SplitDataset:
         """Open ``split`` of the dataset under ``root`` at ``image_size``. Options: ``val_fraction``,
         ``seed`` (the held-out validation split), ``resize``, ``interpolation``, ``jpeg_draft`` (see
-        :mod:`archssl.data.preprocess`) and the source's own ``options``.
+        :mod:`archssl.data.preprocess`) and the descriptor's own ``options``.
 
         ``view``: ``"eval"`` (default) gives items ``(image, target)``, the resize + centre crop above;
         ``"pretrain"`` gives ``(canvas, target, size)``: the whole image resized, uncropped, to a
         ``pretrain_size`` square (default: the eval resize's shorter side, ``round(image_size * resize)``,
         e.g. 256 at 224 px) and its decoded ``(height, width)``; pass the batch's sizes to the augmenter
         (``ViewMaker.for_sizes``) so that crops are sampled relative to each whole image."""
-        self.check_split(split)
-        opts = self.resolve_options(options)
+        self.info.check_split(split)
+        opts = self.info.resolve_options(options)
         try:
             if opts["view"] == "pretrain":
                 canvas = opts["pretrain_size"] or resized_short_side(image_size, float(opts["resize"]))
@@ -470,7 +416,7 @@ class RealDatasetSource(DatasetSource):
                 preprocess = Preprocess(image_size, resize=float(opts["resize"]),
                                         interpolation=opts["interpolation"])
         except ValueError as exc:
-            raise DatasetError(f"dataset {self.name!r}: {exc}") from exc
+            raise DatasetError(f"dataset {self.info.name!r}: {exc}") from exc
         located = self.locate(Path(root))
         loader = preprocess.loader(jpeg_draft=bool(opts["jpeg_draft"]))
         try:
@@ -484,7 +430,7 @@ class RealDatasetSource(DatasetSource):
             self.check_targets(located, labelled, f"split {split!r}")
         if len(selection) == 0:
             raise self.malformed(located, f"split {split!r} has no items")
-        return SplitDataset(self, split, selection, preprocess)
+        return SplitDataset(self.info, split, selection, preprocess)
 
     def select(self, split: str, located: Path, loader: ImageLoader, opts: dict[str, Any]) -> Selection:
         """The items of ``split`` (implemented by each source)."""
@@ -499,21 +445,6 @@ class RealDatasetSource(DatasetSource):
             return test()
         kept, held = holdout(train(), float(opts["val_fraction"]), int(opts["seed"]))
         return kept if split == "train" else held
-
-    def describe(self) -> dict[str, Any]:
-        """A summary for reports and docs."""
-        return {
-            "name": self.name,
-            "num_classes": self.num_classes,
-            "metric": self.metric,
-            "multilabel": self.multilabel,
-            "splits": list(self.splits),
-            "split_rule": self.split_rule,
-            "val_fraction": self.val_fraction,
-            "resize": self.resize,
-            "options": dict(self.options),
-            "layout": self.layout.strip(),
-        }
 
 
 def private(obj: Any, name: str) -> Any:

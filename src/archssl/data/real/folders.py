@@ -14,13 +14,11 @@ indices follow the sorted class-folder names in both layouts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from archssl.data.base import DATASETS
 from archssl.data.preprocess import ImageLoader
 from archssl.data.real.common import (
     ImageList,
@@ -36,15 +34,10 @@ from archssl.data.real.common import (
     whole,
 )
 
-FOLDER_LAYOUT = """
-{root}/train/<class>/*.jpg
-{root}/test/<class>/*.jpg
-{root}/val/<class>/*.jpg   (optional; without it val is held out from train)"""
 
 Parts = dict[str, Callable[[], Selection]]
 
 
-@dataclass
 class FolderSource(RealDatasetSource):
     """ImageFolder layout, or the dataset's own layout (implemented by subclasses in :meth:`official_root`,
     :meth:`validate_official` and :meth:`official_parts`)."""
@@ -121,7 +114,6 @@ def _image_list(
 _CUB_FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "images")
 
 
-@dataclass
 class CubSource(FolderSource):
     def official_root(self, root: Path) -> Path | None:
         for candidate in (root, root / "CUB_200_2011"):
@@ -171,28 +163,10 @@ class CubSource(FolderSource):
         return {"train": lambda: part(True), "test": lambda: part(False)}
 
 
-DATASETS.add(
-    "cub200",
-    CubSource(
-        name="cub200",
-        num_classes=200,
-        description="Caltech-UCSD Birds-200-2011, 5,994 train / 5,794 test",
-        layout=FOLDER_LAYOUT
-        + """
-or the archive's own layout (CUB_200_2011.tgz extracted into {root}):
-{root}/CUB_200_2011/{images.txt, image_class_labels.txt, train_test_split.txt}
-{root}/CUB_200_2011/images/<NNN.Class_name>/*.jpg""",
-        split_rule="train/test as distributed (train_test_split.txt or the train/ test/ folders); "
-        "val: the val/ folder if present, else a seeded stratified val_fraction of train",
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Stanford Dogs
 
 
-@dataclass
 class DogsSource(FolderSource):
     def official_root(self, root: Path) -> Path | None:
         ok = all((root / f).exists() for f in ("Images", "train_list.mat", "test_list.mat"))
@@ -240,28 +214,10 @@ class DogsSource(FolderSource):
         return {"train": lambda: part("train"), "test": lambda: part("test")}
 
 
-DATASETS.add(
-    "stanford_dogs",
-    DogsSource(
-        name="stanford_dogs",
-        num_classes=120,
-        description="Stanford Dogs, 120 breeds, 12,000 train / 8,580 test",
-        layout=FOLDER_LAYOUT
-        + """
-or the archive's own layout (images.tar and lists.tar extracted into {root}):
-{root}/Images/<wnid>-<Breed>/*.jpg
-{root}/{train_list.mat, test_list.mat}""",
-        split_rule="train/test as distributed (train_list.mat/test_list.mat or the folders); "
-        "val: the val/ folder if present, else a seeded stratified val_fraction of train",
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # MIT Indoor-67
 
 
-@dataclass
 class IndoorSource(FolderSource):
     def official_root(self, root: Path) -> Path | None:
         ok = all((root / f).exists() for f in ("Images", "TrainImages.txt", "TestImages.txt"))
@@ -298,28 +254,10 @@ class IndoorSource(FolderSource):
         return {"train": lambda: part("train"), "test": lambda: part("test")}
 
 
-DATASETS.add(
-    "mit_indoor67",
-    IndoorSource(
-        name="mit_indoor67",
-        num_classes=67,
-        description="MIT Indoor-67 scenes, 5,360 train / 1,340 test (80 / 20 per class)",
-        layout=FOLDER_LAYOUT
-        + """
-or the archive's own layout (indoorCVPR_09.tar extracted into {root}, plus the split lists):
-{root}/Images/<class>/*.jpg
-{root}/{TrainImages.txt, TestImages.txt}   ('<class>/<file>.jpg' per line)""",
-        split_rule="train/test as distributed (TrainImages.txt/TestImages.txt or the folders); "
-        "val: the val/ folder if present, else a seeded stratified val_fraction of train",
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # UIUC Sports-8
 
 
-@dataclass
 class SportsSource(FolderSource):
     """The archive has no split: as in Li & Fei-Fei (2007), ``train_per_class`` (70) images of each event
     are chosen for train (by a seeded hash) and ``test_per_class`` (60) of the rest for test."""
@@ -349,21 +287,3 @@ class SportsSource(FolderSource):
             n_second=int(opts["test_per_class"]),
         )
         return {"train": lambda: train, "test": lambda: test}
-
-
-DATASETS.add(
-    "uiuc_sports8",
-    SportsSource(
-        name="uiuc_sports8",
-        num_classes=8,
-        description="UIUC Sports Event (8 classes, 1,579 images)",
-        layout=FOLDER_LAYOUT
-        + """
-or the archive's own layout (event_dataset.zip extracted into {root}; no official split):
-{root}/event_img/<event>/*.jpg""",
-        split_rule="train/test folders, or from event_img/ a seeded per-class split of train_per_class (70) "
-        "train and test_per_class (60) test images; val: the val/ folder if present, else a seeded stratified "
-        "val_fraction of train",
-        options={"train_per_class": 70, "test_per_class": 60},
-    ),
-)

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-from archssl.data.base import DATASETS
 from archssl.data.preprocess import ImageLoader
 from archssl.data.real.common import (
     IMAGE_SUFFIXES,
@@ -29,14 +26,11 @@ from archssl.data.real.common import (
     whole,
 )
 
-_HELD_OUT = "val: seeded stratified val_fraction of train"
-
 
 # --------------------------------------------------------------------------------------------------------
 # ImageNet
 
 
-@dataclass
 class ImageNetSource(RealDatasetSource):
     """ILSVRC2012 in one of two layouts (both have ``train/<wnid>/*.JPEG``):
 
@@ -104,24 +98,6 @@ class ImageNetSource(RealDatasetSource):
         return self.with_heldout_val(split, lambda: part("train"), test, opts)
 
 
-DATASETS.add(
-    "imagenet",
-    ImageNetSource(
-        name="imagenet",
-        num_classes=1000,
-        description="ImageNet-1K (ILSVRC2012), 1,281,167 train / 50,000 val (used as test)",
-        layout="""
-{root}/train/<wnid>/*.JPEG            (1,000 folders n01440764 ... n15075141)
-{root}/val/<wnid>/*.JPEG              (ImageFolder layout, as left by the devkit's valprep script)
-  or {root}/val/ILSVRC2012_val_*.JPEG with {root}/meta.bin (torchvision's ImageNet layout; meta.bin is
-  written by torchvision.datasets.ImageNet from ILSVRC2012_devkit_t12.tar.gz)""",
-        split_rule=f"test: the official val set; {_HELD_OUT}",
-        markers=("train", "val"),
-        val_fraction=0.04,
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # iNaturalist 2021
 
@@ -162,7 +138,6 @@ _INAT_DIRS = {  # train_set option -> (official name, torchvision name)
 }
 
 
-@dataclass
 class INat2021Source(RealDatasetSource):
     """iNaturalist 2021 (10,000 species). Option ``train_set``: ``"train"`` (2.7M images) or ``"train_mini"``
     (500,000). test is the official validation set (100,000)."""
@@ -215,24 +190,6 @@ class INat2021Source(RealDatasetSource):
         return self.with_heldout_val(split, lambda: part(train_dir), lambda: part(val_dir), opts)
 
 
-DATASETS.add(
-    "inat2021",
-    INat2021Source(
-        name="inat2021",
-        num_classes=10000,
-        description="iNaturalist 2021, 10,000 species, 2,686,843 train (500,000 train_mini) / 100,000 val (used as test)",
-        layout="""
-{root}/train/<NNNNN_Kingdom_Phylum_Class_Order_Family_Genus_species>/*.jpg   (train.tar.gz extracted)
-{root}/train_mini/<same 10,000 folders>/*.jpg                                 (optional, option train_set)
-{root}/val/<same 10,000 folders>/*.jpg                                        (val.tar.gz extracted)
-(torchvision's folder names 2021_train, 2021_train_mini, 2021_valid work too)""",
-        split_rule=f"test: the official val set; train from train_set (train or train_mini); {_HELD_OUT}",
-        val_fraction=0.02,
-        options={"train_set": "train"},
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Places205
 
@@ -240,7 +197,6 @@ _PLACES_IMAGE_DIRS = ("images256", "data/vision/torralba/deeplearning/images256"
 _PLACES_LISTS = "trainvalsplit_places205"
 
 
-@dataclass
 class Places205Source(RealDatasetSource):
     """Places205 from its list files (``<letter>/<class>/<file>.jpg <label>`` per line). torchvision has no
     reader for it (its Places365 class is a different set)."""
@@ -306,19 +262,3 @@ class Places205Source(RealDatasetSource):
         return self.with_heldout_val(
             split, lambda: part(train_rels, train_labels), lambda: part(*self.read_list(located, "val")), opts
         )
-
-
-DATASETS.add(
-    "places205",
-    Places205Source(
-        name="places205",
-        num_classes=205,
-        description="Places205, 2,448,873 train / 20,500 val (used as test)",
-        layout="""
-{root}/trainvalsplit_places205/{train_places205.csv, val_places205.csv}   ('<letter>/<class>/<file>.jpg <label>')
-{root}/images256/<letter>/<class>/*.jpg
-  (or {root}/data/vision/torralba/deeplearning/images256/..., as imagesPlaces205_resize.tar.gz extracts)""",
-        split_rule=f"test: the official val list; {_HELD_OUT}",
-        val_fraction=0.02,
-    ),
-)

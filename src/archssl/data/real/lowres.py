@@ -12,14 +12,12 @@ from __future__ import annotations
 import functools
 import os
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.io.matlab import MatReadError
 
-from archssl.data.base import DATASETS, SPLITS
 from archssl.data.preprocess import ImageLoader
 from archssl.data.real.common import RealDatasetSource, Selection, read_lines, tv_dataset, whole
 
@@ -80,14 +78,12 @@ def _readers() -> dict[str, type]:
 # Sources
 
 
-@dataclass
 class CifarSource(RealDatasetSource):
-    """CIFAR-10 / CIFAR-100 (python pickles). ``val`` is held out from the 50,000 training images."""
-
-    reader: str = ""  # key of _readers()
+    """CIFAR-10 / CIFAR-100 (python pickles). ``val`` is held out from the 50,000 training images. Read by
+    the reader of the dataset's name in :func:`_readers`."""
 
     def validate(self, located: Path) -> None:
-        reader = _readers()[self.reader]
+        reader = _readers()[self.info.name]
         folder = located / reader.base_folder
         with open(folder / reader.meta["filename"], "rb") as f:
             meta = pickle.load(f, encoding="latin1")
@@ -95,7 +91,7 @@ class CifarSource(RealDatasetSource):
 
     def select(self, split: str, located: Path, loader: ImageLoader, opts: dict[str, Any]) -> Selection:
         def part(train: bool) -> Selection:
-            ds = _readers()[self.reader](str(located), train=train, download=False)
+            ds = _readers()[self.info.name](str(located), train=train, download=False)
             self.check_class_count(located, ds.classes, "the meta file")
             prefix = "train" if train else "test"
             return whole(ds, ds.targets, [f"{prefix}/{i:05d}" for i in range(len(ds))], ds.classes)
@@ -103,53 +99,6 @@ class CifarSource(RealDatasetSource):
         return self.with_heldout_val(split, lambda: part(True), lambda: part(False), opts)
 
 
-_CIFAR_SPLIT_RULE = "train/test as distributed; val: seeded stratified val_fraction of train"
-
-DATASETS.add(
-    "cifar10",
-    CifarSource(
-        name="cifar10",
-        num_classes=10,
-        description="CIFAR-10 (python version), 50,000 train / 10,000 test, 32x32",
-        layout="""
-{root}/cifar-10-batches-py/{data_batch_1 .. data_batch_5, test_batch, batches.meta}
-(the 'CIFAR-10 python version' archive cifar-10-python.tar.gz extracted into {root})""",
-        split_rule=_CIFAR_SPLIT_RULE,
-        markers=tuple(
-            f"cifar-10-batches-py/{n}"
-            for n in [
-                "data_batch_1",
-                "data_batch_2",
-                "data_batch_3",
-                "data_batch_4",
-                "data_batch_5",
-                "test_batch",
-                "batches.meta",
-            ]
-        ),
-        resize=1.0,
-        reader="cifar10",
-    ),
-)
-
-DATASETS.add(
-    "cifar100",
-    CifarSource(
-        name="cifar100",
-        num_classes=100,
-        description="CIFAR-100 (python version, fine labels), 50,000 train / 10,000 test, 32x32",
-        layout="""
-{root}/cifar-100-python/{train, test, meta}
-(the 'CIFAR-100 python version' archive cifar-100-python.tar.gz extracted into {root})""",
-        split_rule=_CIFAR_SPLIT_RULE,
-        markers=("cifar-100-python/train", "cifar-100-python/test", "cifar-100-python/meta"),
-        resize=1.0,
-        reader="cifar100",
-    ),
-)
-
-
-@dataclass
 class SvhnSource(RealDatasetSource):
     """SVHN cropped digits (format 2). Label 10 of the .mat files is digit 0 (torchvision maps it)."""
 
@@ -179,27 +128,10 @@ class SvhnSource(RealDatasetSource):
         return self.with_heldout_val(split, lambda: part("train"), lambda: part("test"), opts)
 
 
-DATASETS.add(
-    "svhn",
-    SvhnSource(
-        name="svhn",
-        num_classes=10,
-        description="SVHN cropped digits (format 2), 73,257 train / 26,032 test, 32x32",
-        layout="""
-{root}/train_32x32.mat
-{root}/test_32x32.mat
-(the format-2 'cropped digits' files; extra_32x32.mat is not used)""",
-        split_rule="train/test as distributed; val: seeded stratified val_fraction of train",
-        markers=("train_32x32.mat", "test_32x32.mat"),
-        resize=1.0,
-    ),
-)
-
 STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
 _STL_IMAGE_BYTES = 3 * 96 * 96
 
 
-@dataclass
 class Stl10Source(RealDatasetSource):
     """STL-10 binary version. Besides train/val/test it has ``unlabeled`` (100,000 images, target -1)
     and ``train+unlabeled`` (all 105,000, for self-supervised pretraining). Option ``fold`` (0-9) restricts
@@ -260,25 +192,3 @@ class Stl10Source(RealDatasetSource):
             return whole(ds, ds.labels.tolist(), [f"test/{i:05d}" for i in range(len(ds))], classes)
 
         return self.with_heldout_val(split, train, test, opts)
-
-
-DATASETS.add(
-    "stl10",
-    Stl10Source(
-        name="stl10",
-        num_classes=10,
-        description="STL-10 binary version, 5,000 train / 8,000 test / 100,000 unlabeled, 96x96",
-        layout="""
-{root}/stl10_binary/{train_X.bin, train_y.bin, test_X.bin, test_y.bin, unlabeled_X.bin}
-{root}/stl10_binary/{class_names.txt, fold_indices.txt}   (optional; needed for option fold)
-(the archive stl10_binary.tar.gz extracted into {root})""",
-        split_rule=(
-            "train/test as distributed; val: seeded stratified val_fraction of train (or of the fold); "
-            "unlabeled and train+unlabeled for pretraining (target -1 for unlabeled items)"
-        ),
-        splits=SPLITS + ("unlabeled", "train+unlabeled"),
-        markers=tuple(f"stl10_binary/{n}" for n in ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin")),
-        resize=1.0,
-        options={"fold": None},
-    ),
-)

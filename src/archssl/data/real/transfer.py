@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import json
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from archssl.data.base import DATASETS
 from archssl.data.preprocess import ImageLoader
 from archssl.data.real.common import (
     ImageList,
@@ -39,8 +37,6 @@ from archssl.data.real.common import (
     whole,
 )
 
-_HELD_OUT = "val: seeded stratified val_fraction of train"
-
 
 def _file_selection(ds: Any, files: list[Any], labels: list[int], located: Path, classes: list[str]) -> Selection:
     return whole(ds, labels, [rel_id(f, located) for f in files], classes)
@@ -50,7 +46,6 @@ def _file_selection(ds: Any, files: list[Any], labels: list[int], located: Path,
 # FGVC Aircraft
 
 
-@dataclass
 class AircraftSource(RealDatasetSource):
     def validate(self, located: Path) -> None:
         data = located / "fgvc-aircraft-2013b" / "data"
@@ -74,35 +69,10 @@ class AircraftSource(RealDatasetSource):
         return _file_selection(ds, private(ds, "_image_files"), private(ds, "_labels"), located, ds.classes)
 
 
-DATASETS.add(
-    "fgvc_aircraft",
-    AircraftSource(
-        name="fgvc_aircraft",
-        num_classes=100,
-        metric="mean_per_class",
-        description="FGVC Aircraft 2013b, variant level (100 classes), 3,334 train / 3,333 val / 3,333 test",
-        layout="""
-{root}/fgvc-aircraft-2013b/data/images/<image id>.jpg
-{root}/fgvc-aircraft-2013b/data/variants.txt
-{root}/fgvc-aircraft-2013b/data/images_variant_{train,val,test}.txt   ('<image id> <variant>' per line)
-(the archive fgvc-aircraft-2013b.tar.gz extracted into {root})""",
-        split_rule="train/val/test as distributed (variant level)",
-        markers=(
-            "fgvc-aircraft-2013b/data/variants.txt",
-            "fgvc-aircraft-2013b/data/images",
-            "fgvc-aircraft-2013b/data/images_variant_train.txt",
-            "fgvc-aircraft-2013b/data/images_variant_val.txt",
-            "fgvc-aircraft-2013b/data/images_variant_test.txt",
-        ),
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Stanford Cars
 
 
-@dataclass
 class CarsSource(RealDatasetSource):
     def validate(self, located: Path) -> None:
         from scipy.io import loadmat
@@ -131,32 +101,6 @@ class CarsSource(RealDatasetSource):
         return self.with_heldout_val(split, lambda: part("train"), lambda: part("test"), opts)
 
 
-DATASETS.add(
-    "stanford_cars",
-    CarsSource(
-        name="stanford_cars",
-        num_classes=196,
-        description="Stanford Cars, 196 classes, 8,144 train / 8,041 test",
-        layout="""
-{root}/stanford_cars/devkit/{cars_meta.mat, cars_train_annos.mat}
-{root}/stanford_cars/cars_train/*.jpg
-{root}/stanford_cars/cars_test/*.jpg
-{root}/stanford_cars/cars_test_annos_withlabels.mat
-(torchvision's StanfordCars layout: car_devkit.tgz, cars_train.tgz and cars_test.tgz extracted into
-{root}/stanford_cars, plus cars_test_annos_withlabels.mat)""",
-        split_rule=f"train/test as distributed; {_HELD_OUT}",
-        markers=(
-            "stanford_cars/devkit/cars_meta.mat",
-            "stanford_cars/devkit/cars_train_annos.mat",
-            "stanford_cars/cars_train",
-            "stanford_cars/cars_test",
-            "stanford_cars/cars_test_annos_withlabels.mat",
-        ),
-        val_fraction=0.2,
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Oxford Flowers-102
 
@@ -175,7 +119,6 @@ def _flowers102_reader() -> type:
     return _Flowers102
 
 
-@dataclass
 class FlowersSource(RealDatasetSource):
     def validate(self, located: Path) -> None:
         from scipy.io import loadmat
@@ -197,29 +140,10 @@ class FlowersSource(RealDatasetSource):
         )
 
 
-DATASETS.add(
-    "flowers102",
-    FlowersSource(
-        name="flowers102",
-        num_classes=102,
-        metric="mean_per_class",
-        description="Oxford Flowers-102, 1,020 train / 1,020 val / 6,149 test",
-        layout="""
-{root}/flowers-102/jpg/image_00001.jpg ... image_08189.jpg
-{root}/flowers-102/imagelabels.mat
-{root}/flowers-102/setid.mat   (trnid, valid, tstid)
-(102flowers.tgz extracted into {root}/flowers-102, next to the two .mat files)""",
-        split_rule="train/val/test as distributed (setid.mat trnid/valid/tstid)",
-        markers=("flowers-102/jpg", "flowers-102/imagelabels.mat", "flowers-102/setid.mat"),
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Oxford-IIIT Pets
 
 
-@dataclass
 class PetsSource(RealDatasetSource):
     def validate(self, located: Path) -> None:
         base = located / "oxford-iiit-pet"
@@ -252,33 +176,10 @@ class PetsSource(RealDatasetSource):
         )
 
 
-DATASETS.add(
-    "oxford_pets",
-    PetsSource(
-        name="oxford_pets",
-        num_classes=37,
-        metric="mean_per_class",
-        description="Oxford-IIIT Pets, 37 breeds, 3,680 trainval / 3,669 test",
-        layout="""
-{root}/oxford-iiit-pet/images/*.jpg
-{root}/oxford-iiit-pet/annotations/{trainval.txt, test.txt}   ('<image> <class id> <species> <breed id>')
-(images.tar.gz and annotations.tar.gz extracted into {root}/oxford-iiit-pet)""",
-        split_rule="trainval/test as distributed; train = trainval minus val; val: seeded stratified val_fraction of trainval",
-        markers=(
-            "oxford-iiit-pet/images",
-            "oxford-iiit-pet/annotations/trainval.txt",
-            "oxford-iiit-pet/annotations/test.txt",
-        ),
-        val_fraction=0.2,
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # DTD
 
 
-@dataclass
 class DtdSource(RealDatasetSource):
     def _partition(self, located: Path, opts: dict[str, Any]) -> int:
         p = opts["partition"]
@@ -308,29 +209,10 @@ class DtdSource(RealDatasetSource):
         return _file_selection(ds, private(ds, "_image_files"), labels, located, classes)
 
 
-DATASETS.add(
-    "dtd",
-    DtdSource(
-        name="dtd",
-        num_classes=47,
-        description="Describable Textures Dataset r1.0.1, 47 classes, 1,880 / 1,880 / 1,880 per partition",
-        layout="""
-{root}/dtd/dtd/images/<class>/*.jpg
-{root}/dtd/dtd/labels/{train,val,test}{1..10}.txt   ('<class>/<file>.jpg' per line)
-(torchvision's layout: the archive dtd-r1.0.1.tar.gz extracted into {root}/dtd; a {root} that is itself
-named 'dtd' and holds the extracted dtd/ folder also works)""",
-        split_rule="train/val/test of partition 1 (option partition: 1..10)",
-        markers=("dtd/dtd/images", "dtd/dtd/labels"),
-        options={"partition": 1},
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Food-101
 
 
-@dataclass
 class FoodSource(RealDatasetSource):
     def _classes(self, located: Path) -> list[str]:
         meta = located / "food-101" / "meta"
@@ -366,27 +248,10 @@ class FoodSource(RealDatasetSource):
         return self.with_heldout_val(split, lambda: part("train"), lambda: part("test"), opts)
 
 
-DATASETS.add(
-    "food101",
-    FoodSource(
-        name="food101",
-        num_classes=101,
-        description="Food-101, 75,750 train / 25,250 test",
-        layout="""
-{root}/food-101/images/<class>/<id>.jpg
-{root}/food-101/meta/{train.json, test.json, classes.txt}
-(the archive food-101.tar.gz extracted into {root})""",
-        split_rule=f"train/test as distributed; {_HELD_OUT}",
-        markers=("food-101/images", "food-101/meta/train.json", "food-101/meta/test.json"),
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Caltech-101
 
 
-@dataclass
 class CaltechSource(RealDatasetSource):
     """All 102 folders of ``101_ObjectCategories`` are classes, ``BACKGROUND_Google`` included (as in
     Kornblith et al. and SimCLR). ``train_per_class`` (30) images of each class, chosen by a seeded hash,
@@ -422,31 +287,10 @@ class CaltechSource(RealDatasetSource):
         return train if split == "train" else val
 
 
-DATASETS.add(
-    "caltech101",
-    CaltechSource(
-        name="caltech101",
-        num_classes=102,
-        metric="mean_per_class",
-        description="Caltech-101 with BACKGROUND_Google (102 classes), 30 train per class, rest test",
-        layout="""
-{root}/101_ObjectCategories/<category>/image_0001.jpg ...   (102 folders incl. BACKGROUND_Google)
-(or torchvision's layout {root}/caltech101/101_ObjectCategories/...; 101_ObjectCategories.tar.gz extracted)""",
-        split_rule=(
-            "seeded per class: train_per_class (30) images -> train+val, the rest -> test; "
-            "val: seeded stratified val_fraction (1/6 = 5 per class) of those"
-        ),
-        val_fraction=1 / 6,
-        options={"train_per_class": 30},
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # SUN397
 
 
-@dataclass
 class Sun397Source(RealDatasetSource):
     """Partition ``partition`` (1) of the official ``Partitions.zip`` (Training_01.txt / Testing_01.txt,
     50 + 50 images per class) when present; otherwise a seeded per-class split with the same sizes (half
@@ -500,29 +344,6 @@ class Sun397Source(RealDatasetSource):
         return train if split == "train" else val
 
 
-DATASETS.add(
-    "sun397",
-    Sun397Source(
-        name="sun397",
-        num_classes=397,
-        description="SUN397 scenes, partition 1: 19,850 train+val / 19,850 test",
-        layout="""
-{root}/SUN397/ClassName.txt
-{root}/SUN397/<letter>/<class>[/<subclass>]/sun_*.jpg
-{root}/SUN397/Partitions/{Training_01.txt, Testing_01.txt, ...}   (optional: Partitions.zip extracted;
-    also looked for in {root}/Partitions and {root}/SUN397; without them a seeded 50/50 per-class split)
-(SUN397.tar.gz extracted into {root})""",
-        split_rule=(
-            "train/test of partition 1 when the partition files exist, else seeded 50 + 50 per class; "
-            "val: seeded stratified val_fraction of train"
-        ),
-        markers=("SUN397/ClassName.txt",),
-        val_fraction=0.2,
-        options={"partition": 1},
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------------------
 # PASCAL VOC 2007 classification
 
@@ -546,7 +367,6 @@ def _parse_objects(xml_path: str) -> list[tuple[str, bool]]:
     return [(obj["name"], str(obj.get("difficult", "0")) == "1") for obj in objects]
 
 
-@dataclass
 class Voc2007Source(RealDatasetSource):
     """Multi-label classification: the target is a float vector over the 20 classes, 1 where the image has
     an object of the class. Option ``difficult`` says what a class seen only in objects marked difficult
@@ -583,29 +403,3 @@ class Voc2007Source(RealDatasetSource):
                 targets[row, only_hard] = -1.0
         base = ImageList(voc.images, list(range(len(voc.images))), loader)
         return whole(base, targets, [Path(p).stem for p in voc.images], VOC_CLASSES)
-
-
-DATASETS.add(
-    "voc2007",
-    Voc2007Source(
-        name="voc2007",
-        num_classes=20,
-        metric="map11",
-        multilabel=True,
-        description="PASCAL VOC 2007 classification (multi-label), 2,501 train / 2,510 val / 4,952 test",
-        layout="""
-{root}/VOCdevkit/VOC2007/JPEGImages/<id>.jpg
-{root}/VOCdevkit/VOC2007/Annotations/<id>.xml
-{root}/VOCdevkit/VOC2007/ImageSets/Main/{train,val,test}.txt
-(VOCtrainval_06-Nov-2007.tar and VOCtest_06-Nov-2007.tar extracted into {root})""",
-        split_rule="train/val/test as distributed (ImageSets/Main)",
-        markers=(
-            "VOCdevkit/VOC2007/JPEGImages",
-            "VOCdevkit/VOC2007/Annotations",
-            "VOCdevkit/VOC2007/ImageSets/Main/train.txt",
-            "VOCdevkit/VOC2007/ImageSets/Main/val.txt",
-            "VOCdevkit/VOC2007/ImageSets/Main/test.txt",
-        ),
-        options={"difficult": "positive"},
-    ),
-)

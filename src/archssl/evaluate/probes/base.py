@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Iterator, Mapping
 import numpy as np
 
 from archssl.catalog.probes import PROBES, ProbeConfigError  # noqa: F401  (this module's API too)
+from archssl.evaluate.bootstrap import bootstrap_accuracy_ci
 
 from . import metrics as M
 
@@ -104,13 +105,11 @@ class Probe:
 
 def test_intervals(scores: np.ndarray, y: np.ndarray, bootstrap: dict) -> dict[str, Any]:
     """Percentile bootstrap intervals of the test metrics over the test images, from the per-image correctness
-    of the top-scoring class (:func:`archssl.analysis.stats.bootstrap_accuracy_ci`, which equals
+    of the top-scoring class (:func:`archssl.evaluate.bootstrap.bootstrap_accuracy_ci`, which equals
     ``scipy.stats.bootstrap`` with ``rng=np.random.default_rng(seed)``): ``top1`` always, ``mean_per_class``
     for single-label targets (resampled within each class, so every resample keeps the test set's classes);
     multi-label ``mean_per_class`` and ``map11`` get none. Returns ``{n_resamples, confidence, seed, method,
     <metric>: [lo, hi], ...}``; no interval with fewer than 2 test images."""
-    from archssl.analysis.stats import bootstrap_accuracy_ci
-
     kw = {"n_resamples": int(bootstrap["n_resamples"]), "confidence": float(bootstrap["confidence"]),
           "seed": int(bootstrap["seed"])}
     out: dict[str, Any] = {**kw, "method": "percentile"}
@@ -307,8 +306,8 @@ class Standardizer:
 
 
 def resolve_device(device: str | None):
-    """:func:`archssl.utils.select_device` (None means auto); a missing GPU is a :class:`ProbeConfigError`."""
-    from archssl.utils import select_device
+    """:func:`archssl.runtime.select_device` (None means auto); a missing GPU is a :class:`ProbeConfigError`."""
+    from archssl.runtime import select_device
 
     try:
         return select_device(device or "auto")
@@ -317,9 +316,9 @@ def resolve_device(device: str | None):
 
 
 def available_cores() -> int:
-    """The job's thread budget (``--threads`` of a workflow job, via :func:`archssl.utils.set_threads`), else
+    """The job's thread budget (``--threads`` of a workflow job, via :func:`archssl.runtime.set_threads`), else
     every core this process may run on."""
-    from archssl.utils import granted_threads
+    from archssl.runtime import granted_threads
 
     granted = granted_threads()
     if granted:
