@@ -2,6 +2,7 @@
 #   make run    create .venv if absent, install, run the default mini study, write results/report.html
 #   make test   the test suite (unit tests + workflow tests on a micro config), under 10 minutes
 # make test-slow adds the fault-injection matrix and the study-shape builds (about half an hour; CI runs both)
+# make test-fast runs only the unit tests that import no torch (about a minute; tests/conftest.py TORCH_FREE)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.installed
 #   make girish | make revisiting | make good_practices
 STUDIES := girish revisiting good_practices
 
-.PHONY: install run report test test-slow test-slurm lint dry clean $(STUDIES)
+.PHONY: install run report test test-fast test-slow test-slurm lint dry clean $(STUDIES)
 
 
 $(STAMP): pyproject.toml envs/constraints.txt
@@ -35,6 +36,11 @@ report: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slurm and not slow"
+
+# the torch-free unit tests (planning, config, schema, stats, tables, spec-level archs...): a subset of `make
+# test`; under -m fast the other test modules are not collected and an import of torch fails the test
+test-fast: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m fast
 
 # whole-study fault injection (tests/test_faults.py) and the study-shape reports (tests/test_study_shapes.py)
 test-slow: $(STAMP)

@@ -1,7 +1,7 @@
 """Test-session setup: import paths, one thread per test, the fast tier, the micro study built once.
 
 The fast tier (``make test-fast``, ``pytest -m fast``): the tests of the modules in :data:`TORCH_FREE` get the
-marker ``fast``, but those it names as using torch and those marked ``workflow``, ``slow`` or ``slurm``. Under
+marker ``fast``, but those it leaves out and those marked ``workflow``, ``slow`` or ``slurm``. Under
 ``-m fast`` the other test modules are not even collected, and torch cannot be imported: an import of torch or
 torchvision, in a test or in what it calls, fails the test that tried it (or the session, if tried outside any
 test).
@@ -19,8 +19,9 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))  # tests/support, as the package ``support``
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-#: the test modules whose unit tests import no torch, each with those of its tests (function names) that do;
-#: their tests marked workflow, slow or slurm are not in the fast tier either
+#: the fast tier: the test modules whose unit tests import no torch, each with the tests (function names) left
+#: out of the tier, those that import torch and those that draw every figure of a study (10-30 s each); tests
+#: marked workflow, slow or slurm are never in it
 TORCH_FREE = {
     "test_archs_sample": (),
     "test_archs_spec": (),
@@ -28,13 +29,16 @@ TORCH_FREE = {
     "test_config": (),
     "test_featurestore": (),
     "test_gpus": ("test_the_cli_pins_features_and_probe_jobs_from_exec",),
+    "test_layers": (),
     "test_mini_data": ("test_task_is_deterministic_balanced_and_split", "test_pool_size_and_reading_back"),
     "test_nas_workflow": (),
     "test_plan": ("test_every_default_comes_from_the_schema", "test_a_new_method_is_one_module_plus_one_registry_line"),
     "test_probes_metrics": ("test_probe_threads_follow_the_jobs_budget",),
     "test_stats": (),
     "test_studies": (),
-    "test_tables": (),
+    "test_tables": ("test_figures_are_drawn_for_every_method",
+                    "test_ablation_table_compares_each_variant_with_its_method_on_the_same_architectures",
+                    "test_a_seed_replicate_of_the_untrained_baseline_is_compared_but_has_no_pretext_figure"),
 }
 _NOT_FAST = ("workflow", "slow", "slurm")
 _HEAVY = ("torch", "torchvision")
@@ -85,10 +89,13 @@ def pytest_collection_modifyitems(config, items):
     """Mark ``fast`` before ``-m`` selects (this hook runs ahead of pytest's own)."""
     for item in items:
         torch_tests = TORCH_FREE.get(item.path.stem)
-        if torch_tests is None or item.originalname in torch_tests:
-            continue
-        if not any(item.get_closest_marker(m) for m in _NOT_FAST):
+        fast = (torch_tests is not None and item.originalname not in torch_tests
+                and not any(item.get_closest_marker(m) for m in _NOT_FAST))
+        if fast:
             item.add_marker(pytest.mark.fast)
+        elif item.get_closest_marker("fast"):
+            raise pytest.UsageError(f"{item.nodeid} is marked fast but tests/conftest.py TORCH_FREE, where the fast "
+                                    f"tier is listed, does not hold it")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -97,22 +104,47 @@ def pytest_sessionfinish(session, exitstatus):
         print(f"\nthe fast tier tried to import {sorted(set(_no_torch.attempts))} (tests/conftest.py TORCH_FREE)")
 
 
+def _fail_on_torch_attempts():
+    """Around one phase of a test: fail it when it tried to import torch (and did not fail already)."""
+    n = len(_no_torch.attempts)
+    result = yield
+    if len(_no_torch.attempts) > n:
+        pytest.fail(f"the fast tier imports no torch; this test tried {sorted(set(_no_torch.attempts[n:]))} "
+                    f"(tests/conftest.py TORCH_FREE)", pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    return (yield from _fail_on_torch_attempts())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    return (yield from _fail_on_torch_attempts())
+
+
 @pytest.fixture(autouse=True)
 def _few_threads():
-    """One intra-op torch thread per test where torch is loaded (this fixture imports no torch)."""
+    """One intra-op torch thread in each test where torch is loaded (this fixture imports no torch)."""
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
-    n = len(_no_torch.attempts)
-    yield
-    if len(_no_torch.attempts) > n:
-        pytest.fail(f"the fast tier imports no torch; this test imported {_no_torch.attempts[n:]}")
 
 
 @pytest.fixture(scope="session")
-def finished(tmp_path_factory):
-    """The micro study (support.studies.MICRO), built once per test session; tests copy it before changing
-    anything (the ``study`` fixture of tests/test_workflow.py)."""
+def micro_data(tmp_path_factory):
+    """The datasets of the micro study (support.studies.MICRO: its pool and its two downstream sets), prepared
+    once per test session; the studies built on MICRO's data settings start from a copy of it."""
+    from support.studies import MICRO, build_study, dataset_targets
+
+    return build_study(tmp_path_factory, "micro_data", MICRO, *dataset_targets(MICRO))
+
+
+@pytest.fixture(scope="session")
+def finished(micro_data, tmp_path_factory):
+    """The micro study (support.studies.MICRO), built once per test session on its prepared datasets; tests
+    copy it before changing anything (the ``study`` fixture of tests/test_workflow.py)."""
     from support.studies import MICRO, build_study
 
-    return build_study(tmp_path_factory, "micro", MICRO)
+    return build_study(tmp_path_factory, "micro", MICRO, start=micro_data)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support.studies import MICRO
+from support.studies import MICRO, copy_study
 from support.workflow import BIN, ROOT, env, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -72,22 +72,23 @@ def test_slurm_profile_groups_probes_into_few_slurm_jobs_dry_run(tmp_path):
     assert stats["probe"] == "4"
 
 
-def test_torchrun_pretraining_through_the_workflow(tmp_path):
+def test_torchrun_pretraining_through_the_workflow(micro_data, tmp_path):
     """resources.pretrain.gpus: 2 on a CPU machine: the pretrain rule runs torchrun --nproc-per-node 2 (gloo),
-    two processes train one backbone."""
+    two processes train one backbone (on the micro study's datasets, prepared once per session)."""
     cfg = micro_one_arch(pretrain={"gpus": 2, "threads": 1})
     cfg["methods"] = ["simclr"]
     cfg["analysis"] = {"reference": "shape", "baseline": "simclr"}
     cfg["pretrain"]["epochs"] = 1
-    write_config(tmp_path, cfg)
+    work = copy_study(micro_data, tmp_path)
+    write_config(work, cfg)
     from archssl.catalog.archs import arch_id, normalize
 
     arch = arch_id(normalize(cfg["archs"]["specs"][0]))
     target = f"results/pretrain/simclr/{arch}/backbone.pt"
-    r = snakemake(tmp_path, "--cores", "2", "-p", target, timeout=900)
+    r = snakemake(work, "--cores", "2", "-p", target, timeout=900)
     assert f"torchrun --standalone --nproc-per-node 2 -m archssl.cli pretrain" in r.stdout + r.stderr
-    log = (tmp_path / "results" / "logs" / "pretrain" / "simclr" / f"{arch}.log").read_text()
+    log = (work / "results" / "logs" / "pretrain" / "simclr" / f"{arch}.log").read_text()
     assert re.search(r"simclr on cpu x 2 processes", log), log[-3000:]
-    assert (tmp_path / target).stat().st_size > 0
-    metrics = (tmp_path / "results" / "pretrain" / "simclr" / arch / "metrics.csv").read_text().splitlines()
+    assert (work / target).stat().st_size > 0
+    metrics = (work / "results" / "pretrain" / "simclr" / arch / "metrics.csv").read_text().splitlines()
     assert len(metrics) >= 2, metrics

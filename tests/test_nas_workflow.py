@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from support.studies import MICRO
+from support.studies import MICRO, copy_study
 from support.workflow import planned, snakemake, write_config
 
 from archssl.config import ConfigError
@@ -100,9 +100,8 @@ def test_plan_has_the_searched_id_and_random_archs_of_the_window():
 
 
 @pytest.mark.workflow
-def test_search_through_the_dag_resumes_reruns_nothing_and_only_its_arch(tmp_path):
-    work = tmp_path / "nas"
-    work.mkdir()
+def test_search_through_the_dag_resumes_reruns_nothing_and_only_its_arch(micro_data, tmp_path):
+    work = copy_study(micro_data, tmp_path)  # the micro study's datasets (prepared once per session), nothing else
     cfg = nas_config()
     write_config(work, cfg)
     res = work / "results"

@@ -19,7 +19,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import ROOT, build_study, planned, rendered_captions, report_files, snakemake
+from support.report import rendered_captions, report_files
+from support.studies import build_study
+from support.workflow import ROOT, planned, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 

@@ -246,6 +246,77 @@ def test_figure_stems_split_into_figure_and_method_names_with_underscores():
         split_stem("heatmap_simclr")
 
 
+def test_every_figure_kind_has_its_drawing_numbers_and_caption_and_every_table_its_caption():
+    from archssl.catalog.figures import FIGURE_KINDS, TABLES
+
+    report = Path(__file__).resolve().parents[1] / "workflow" / "report"
+    for kind in FIGURE_KINDS.values():
+        assert callable(kind.load_draw()) and callable(kind.load_numbers()), kind.name
+        assert kind.prepare is None or callable(kind.load_prepare()), kind.name
+        assert (report / kind.caption).is_file(), kind.caption
+        # the caption states the kind's own numbers
+        assert f'snakemake.params.numbers.get("{kind.name}", {{}})' in (report / kind.caption).read_text()
+    assert sorted(p.stem for p in (report / "figures").glob("*.rst")) == sorted(FIGURE_KINDS)
+    assert all((report / f"{t}.rst").is_file() for t in TABLES)
+
+
+def test_a_figure_kind_reads_only_declared_tables_of_the_table_list():
+    from archssl.catalog.figures import FigureKind
+
+    with pytest.raises(ValueError, match="unknown tables"):
+        FigureKind("x", "method", draw="m:d", numbers="m:n", caption="figures/x.rst", tables=("accurcy",))
+    with pytest.raises(ValueError, match="must be among its tables"):
+        FigureKind("x", "method", draw="m:d", numbers="m:n", caption="figures/x.rst", needs=("honesty",))
+    with pytest.raises(ValueError, match="scope"):
+        FigureKind("x", "arch", draw="m:d", numbers="m:n", caption="figures/x.rst")
+
+
+def test_a_new_figure_kind_is_one_record_plus_its_drawing_module(study, tmp_path, monkeypatch):
+    """A kind registered at run time (a record and a module with draw and numbers) is planned, split, drawn
+    with the tables it names (and no others) and its numbers written, like the built-in ones."""
+    from archssl.analysis.figures import make_figures
+    from archssl.catalog.figures import FIGURE_KINDS, FigureKind
+    from archssl.plan import split_stem
+
+    (tmp_path / "gain_bars_mod.py").write_text(
+        "import matplotlib.pyplot as plt\n\n"
+        "def draw(data, method):\n"
+        "    fig, ax = plt.subplots()\n"
+        "    h = data.tables['honesty']\n"
+        "    ax.bar(range(3), h[h['method'] == method]['mean_gain'])\n"
+        "    return fig\n\n"
+        "def numbers(data, method):\n"
+        "    h = data.tables['honesty']\n"
+        "    return [f\"tables {sorted(data.tables)}\", f\"{len(h[h['method'] == method])} datasets\"]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    kind = FigureKind("gain_bars", "method", tables=("honesty",), needs=("honesty",),
+                      when=lambda facts, method: method != facts.baseline, draw="gain_bars_mod:draw",
+                      numbers="gain_bars_mod:numbers", caption="figures/gain_bars.rst")
+    monkeypatch.setitem(FIGURE_KINDS, kind.name, kind)
+    root, _ = study
+    stems = planned_figures(["random", "simclr"], "random")
+    assert "gain_bars_simclr" in stems and "gain_bars_random" not in stems
+    assert split_stem("gain_bars_simclr") == ("gain_bars", "simclr")
+    man = json.loads((root / "study.json").read_text())
+    man["figures"] = stems
+    (root / "study.json").write_text(json.dumps(man))
+    build_tables(root / "study.json", root / "tables")
+    written = make_figures(root / "tables", root / "figures", formats=("png",))
+    assert root / "figures" / "gain_bars_simclr.png" in written
+    numbers = json.loads((root / "figures" / "numbers.json").read_text())
+    assert numbers["gain_bars"] == {"gain_bars_simclr": ["tables ['honesty']", "3 datasets"]}
+
+
+def test_the_tables_written_are_the_planned_tables(study):
+    from archssl.plan.figures import planned_tables
+
+    root, _ = study
+    build_tables(root / "study.json", root / "tables")
+    written = sorted(p.stem for p in (root / "tables").glob("*.csv"))
+    assert written == sorted(planned_tables(multi_tap=False, variants=False))
+    assert planned_tables(multi_tap=True, variants=True)[-2:] == ["taps", "ablations"]
+
+
 def test_statistics_of_the_tables_equal_scipy_on_the_same_data(study):
     """Every coefficient, test statistic and interval of the new table columns recomputed with scipy.stats on
     the same numbers (intervals: scipy.stats.bootstrap with the seed the table states it uses)."""

@@ -47,7 +47,8 @@ def _tables(work: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("release", sorted(RELEASES))
 def test_a_study_finished_by_an_earlier_release_reruns_nothing_and_nothing_is_stale(release, tmp_path_factory):
-    from support.workflow import MICRO, planned, snakemake, write_config
+    from support.studies import MICRO
+    from support.workflow import planned, snakemake, write_config
 
     old = tmp_path_factory.mktemp("release")
     if not _export(RELEASES[release], old / "tree"):

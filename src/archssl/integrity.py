@@ -34,6 +34,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from archssl.catalog.archs import arch_id, normalize
+from archssl.utils import atomic_path, canonical_json
+
 log = logging.getLogger("archssl.integrity")
 
 DIGEST_KEY = "content_digest"
@@ -145,8 +148,6 @@ def _some(names: Sequence[str], k: int = 5) -> str:
 def save_sealed(state: dict, path: str | os.PathLike) -> Path:
     """``torch.save`` ``state`` with its content digest (:func:`seal`), atomically (:func:`archssl.utils.atomic_path`)."""
     import torch
-
-    from archssl.utils import atomic_path
 
     with atomic_path(path) as tmp:
         torch.save(seal(state), tmp)
@@ -275,8 +276,6 @@ def read_json(path: str | os.PathLike, what: str, required: Iterable[str] = ()) 
 
 def json_digest(doc: dict) -> str:
     """The content digest of a JSON document: blake2b-128 of its canonical JSON, :data:`DIGEST_KEY` left out."""
-    from archssl.utils import canonical_json
-
     body = {k: v for k, v in doc.items() if k != DIGEST_KEY}
     return hashlib.blake2b(canonical_json(body).encode(), digest_size=16).hexdigest()
 
@@ -284,8 +283,6 @@ def json_digest(doc: dict) -> str:
 def seal_json(doc: dict) -> dict:
     """``doc`` with its digest (:func:`json_digest`) under :data:`DIGEST_KEY`; the values must survive a JSON
     round trip unchanged (plain numbers, strings, lists, dicts)."""
-    from archssl.utils import canonical_json
-
     plain = json.loads(canonical_json({k: v for k, v in doc.items() if k != DIGEST_KEY}))
     return {**plain, DIGEST_KEY: {"algo": ALGO, "value": json_digest(plain)}}
 
@@ -372,8 +369,6 @@ def read_spec(path: str | os.PathLike, expect_id: str | None = None) -> dict:
     if not isinstance(spec, dict) or not isinstance(spec.get("family"), str):
         raise CorruptArtifact(f"{path}: not a valid {what} (a mapping with a 'family' key expected)")
     if expect_id is not None:
-        from archssl.catalog.archs import arch_id, normalize
-
         try:
             got = arch_id(normalize(spec))
         except Exception as e:  # noqa: BLE001 - an invalid spec

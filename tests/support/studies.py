@@ -29,12 +29,22 @@ MICRO = {
 EXTRA_ARCH = {"family": "resnet", "block": "basic", "depths": [1, 2], "width": 4, "stem": "cifar"}
 
 
-def build_study(tmp_path_factory, name: str, cfg: dict) -> Path:
-    """A whole study of ``cfg`` built in a fresh folder (once per fixture scope); prints how long it took."""
+def dataset_targets(cfg: dict) -> list[str]:
+    """The files of every dataset a study of ``cfg`` prepares (its pretraining set and its downstream sets)."""
+    names = [cfg["data"]["pretrain"], *cfg["data"]["downstream"]]
+    return [f"results/data/{name}/images.h5" for name in dict.fromkeys(names)]
+
+
+def build_study(tmp_path_factory, name: str, cfg: dict, *targets: str, start: Path | None = None) -> Path:
+    """A study of ``cfg`` built in a fresh folder (once per fixture scope): all of it, or only ``targets``;
+    with ``start``, the folder begins as a copy of that built study (snakemake reuses what it made that
+    ``cfg`` makes the same way). Prints how long it took."""
     work = tmp_path_factory.mktemp(name)
+    if start is not None:
+        shutil.copytree(start, work, symlinks=True, dirs_exist_ok=True)
     write_config(work, cfg)
     t0 = time.time()
-    snakemake(work, "--cores", "2")
+    snakemake(work, "--cores", "2", *targets)
     print(f"{name} study: {time.time() - t0:.0f}s")
     return work
 

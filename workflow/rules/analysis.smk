@@ -3,35 +3,37 @@
 import json
 
 from archssl.catalog.figures import FIGURE_KINDS
-from archssl.plan.figures import caption_facts, planned_tables, several_taps, split_stem
+from archssl.plan.figures import split_stem
 from archssl.plan.stages import code_digests
 
 # the study's tables (archssl.catalog.figures.TABLES: taps only where several taps are probed, ablations only
 # with variants), each in the report with its caption workflow/report/<table>.rst
-TABLES = planned_tables(several_taps(PLAN.config), bool(PLAN.variants))
+TABLES = PLAN.tables
 
 # feature files are products of the study too (users read them): `all` asks for them, so one that was
 # set aside as corrupt is rebuilt even when the probes that read it are up to date
-FEATURES = expand(f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5", method=METHOD_NAMES, arch=ARCHS,
-                  dataset=DOWNSTREAM)
+FEATURES = expand(
+    f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5", method=METHOD_NAMES, arch=ARCHS, dataset=DOWNSTREAM
+)
 # the t-SNE figure's feature files (and subsample), where the study varies the augmentation (else None)
 TSNE = PLAN.tsne()
 # the report's status section (archssl status): the study's artifacts, and today's code digest of each stage
 STATUS_TARGETS = PLAN.status_targets()
-PROBES = expand(f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json", method=METHOD_NAMES, arch=ARCHS,
-                dataset=DOWNSTREAM)
+PROBES = expand(
+    f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json", method=METHOD_NAMES, arch=ARCHS, dataset=DOWNSTREAM
+)
 
 
 rule study_manifest:
     output:
         f"{RES}/study.json",
+    log:
+        PATHS.log("study_manifest"),
+    conda:
+        CONDA_ENV
     params:
         # a function: a string param would have its {method} etc. expanded as wildcards
         manifest=lambda wc: as_arg(PLAN.manifest()),
-    conda:
-        CONDA_ENV
-    log:
-        PATHS.log("study_manifest"),
     shell:
         "archssl write --value {params.manifest} --out {output} 2> {log}"
 
@@ -45,19 +47,21 @@ rule tables:
         specs=expand(f"{RES}/archs/{{arch}}.yaml", arch=ARCHS),
         metrics=expand(f"{RES}/pretrain/{{method}}/{{arch}}/metrics.csv", method=METHOD_NAMES, arch=ARCHS),
     output:
-        **{table: report(f"{RES}/tables/{table}.csv", category="Tables", caption=f"../report/{table}.rst")
-           for table in TABLES},
+        **{
+            table: report(f"{RES}/tables/{table}.csv", category="Tables", caption=f"../report/{table}.rst")
+            for table in TABLES
+        },
         meta=f"{RES}/tables/study.json",
         # what `archssl status` says: the results made by other code than today's, and the command rerunning them
         status=report(f"{RES}/status.csv", category="Status", caption="../report/status.rst"),
+    log:
+        PATHS.log("tables"),
+    conda:
+        CONDA_ENV
     params:
         status=as_arg(STATUS_TARGETS),
         # today's code of each stage: an edit to it (which reruns no stage) rewrites the status section
         code=code_digests(STATUS_TARGETS["runs"]),
-    conda:
-        CONDA_ENV
-    log:
-        PATHS.log("tables"),
     shell:
         "archssl tables --study {input.manifest} --out-dir $(dirname {output.accuracy}) 2> {log} && "
         "archssl status --targets {params.status} --csv {output.status} 2>> {log}"
@@ -71,29 +75,34 @@ rule figures:
     output:
         [
             # grouped by method in the report (the study-wide ones on their own), captioned by figure kind
-            report(f"{RES}/figures/{stem}.png", category="Figures", subcategory=method or "study",
-                   caption=f"../report/{FIGURE_KINDS[figure].caption}")
+            report(
+                f"{RES}/figures/{stem}.png",
+                category="Figures",
+                subcategory=method or "study",
+                caption=f"../report/{FIGURE_KINDS[figure].caption}",
+            )
             for stem in PLAN.figures
             for figure, method in [split_stem(stem)]
         ],
         [f"{RES}/figures/{stem}.pdf" for stem in PLAN.figures],
         # the numbers behind each figure, by figure kind and stem (what its caption states)
+        **({"tsne": f"{RES}/figures/tsne.csv"} if TSNE else {}),
         numbers=f"{RES}/figures/numbers.json",
         # the t-SNE coordinates and labels of every panel
-        **({"tsne": f"{RES}/figures/tsne.csv"} if TSNE else {}),
+    log:
+        PATHS.log("figures"),
+    conda:
+        CONDA_ENV
     params:
         out_dir=lambda wildcards, output: Path(output[0]).parent,
         tsne=lambda wc: as_arg(TSNE or {}),
         # read when the report renders the captions (snakemake.params.numbers); a function of the output, so
         # not a rerun trigger
-        numbers=lambda wildcards, output: (json.loads(Path(output.numbers).read_text())
-                                           if Path(output.numbers).exists() else {}),
+        numbers=lambda wildcards, output: (
+            json.loads(Path(output.numbers).read_text()) if Path(output.numbers).exists() else {}
+        ),
         # what the captions state (snakemake.params.study in workflow/report/figures/*.rst)
-        study=caption_facts(PLAN),
-    conda:
-        CONDA_ENV
-    log:
-        PATHS.log("figures"),
+        study=PLAN.caption_facts(),
     shell:
         "archssl figures --tables-dir $(dirname {input.meta}) --out-dir {params.out_dir} --formats png pdf "
         "--tsne {params.tsne} 2> {log}"
@@ -105,13 +114,13 @@ rule provenance:
     output:
         config=f"{RES}/config.resolved.yaml",
         provenance=f"{RES}/provenance.json",
+    log:
+        PATHS.log("provenance"),
+    conda:
+        CONDA_ENV
     params:
         # key order kept: config.resolved.yaml reads like the config it resolves
         config=as_arg(config, sort_keys=False),
-    conda:
-        CONDA_ENV
-    log:
-        PATHS.log("provenance"),
     shell:
         "archssl provenance --config {params.config} --specs {input.specs} --config-out {output.config} "
         "--out {output.provenance} 2> {log}"

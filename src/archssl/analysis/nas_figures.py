@@ -36,9 +36,15 @@ import logging
 import math
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import pandas as pd
+import yaml
+from matplotlib.patches import Rectangle
 
 from archssl.analysis.figures.text import num
+from archssl.catalog.archs import arch_id, count_params, load_spec
+from archssl.catalog.nas import build_space, short_op
 from archssl.utils import atomic_path
 
 log = logging.getLogger("archssl.nas")
@@ -50,8 +56,6 @@ KERNEL_COLOR = {3: "#9ecae1", 5: "#4292c6", 7: "#08519c"}
 
 
 def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix[1:], dpi=110, bbox_inches="tight")
@@ -111,8 +115,6 @@ def comparison_table(acc: pd.DataFrame, study: dict) -> pd.DataFrame:
 
 
 def _space(s: dict):
-    from archssl.catalog.nas import build_space
-
     return build_space(s["space"], s["ops"], s["image_size"], "nas")
 
 
@@ -143,8 +145,6 @@ def archs_table(acc: pd.DataFrame, study: dict, specs: dict[str, dict]) -> pd.Da
 
 def trajectory_figure(traj: pd.DataFrame, ops: list[str], name: str, warmup: int):
     """Per block, the stacked probabilities of its candidate ops over the epochs."""
-    import matplotlib.pyplot as plt
-
     blocks = list(dict.fromkeys(traj["block"]))
     cols = min(6, len(blocks))
     rows = math.ceil(len(blocks) / cols)
@@ -174,9 +174,6 @@ def trajectory_figure(traj: pd.DataFrame, ops: list[str], name: str, warmup: int
 def genotype_figure(space, spec: dict, title: str):
     """The derived architecture block by block: one box per searchable block (stem, first block and last conv
     fixed: drawn as labels)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
     choices = space.choices(spec)
     n = len(space.slots)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * n + 2), 2.8))
@@ -213,8 +210,6 @@ def genotype_figure(space, spec: dict, title: str):
 
 def versus_figure(acc: pd.DataFrame, study: dict, method: str):
     """Accuracy against parameters per dataset (and their mean): searched, random, handcrafted."""
-    import matplotlib.pyplot as plt
-
     roles = study["roles"]
     m = acc[acc["method"] == method]
     datasets = sorted(m["dataset"].unique())
@@ -266,8 +261,6 @@ def nas_numbers(table: pd.DataFrame, method: str, trajectories: dict[str, tuple[
       epoch, and the most probable op of every block at the last epoch;
     - ``nas_genotype`` / ``genotype_<search>``: of each search's (id, parameters, op string), the derived
       architecture."""
-    from archssl.catalog.nas import short_op
-
     vs: list[str] = []
     m = table[table["method"] == method]
     datasets = ["mean", *sorted(d for d in m["dataset"].unique() if d != "mean")]
@@ -300,13 +293,7 @@ def nas_numbers(table: pd.DataFrame, method: str, trajectories: dict[str, tuple[
 
 def make_nas_outputs(study_path: Path, tables_dir: Path, out_dir: Path) -> list[Path]:
     """Write the NAS tables and figures (module docstring); returns their paths."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import yaml
-
-    from archssl.catalog.archs import load_spec
-
     study = json.loads(Path(study_path).read_text())
     acc = primary_accuracy(pd.read_csv(Path(tables_dir) / "accuracy.csv"))
     archs_dir = Path(study_path).parent.parent / "archs"
@@ -329,8 +316,6 @@ def make_nas_outputs(study_path: Path, tables_dir: Path, out_dir: Path) -> list[
         _save(fig, out_dir / "figures" / f"trajectory_{name}.png")
         spec = yaml.safe_load(Path(s["genotype"]).read_text())
         space = _space(s)
-        from archssl.catalog.archs import arch_id, count_params
-
         spec = load_spec(s["genotype"]) if spec else spec
         aid, params = arch_id(spec), count_params(spec)
         genotypes[name] = (aid, params, _arch_string(space, spec))

@@ -63,7 +63,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from itertools import combinations, product
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +103,7 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 def _arch_info(archs_dir: Path, arch: str, image_size: int, cache: dict) -> dict:
     if arch not in cache:
         path = archs_dir / f"{arch}.yaml"
-        # a content-derived id (`<readable>-<6 hex>`, archssl.archs.arch_id) must match the spec it names
+        # a content-derived id (`<readable>-<6 hex>`, archssl.catalog.archs.arch_id) must match the spec it names
         spec = _checked(read_spec, path, expect_id=arch if re.search(r"-[0-9a-f]{6}$", arch) else None)
         cache[arch] = {"family": spec["family"], "params": int(count_params(spec)),
                        "flops": int(count_flops(spec, image_size)), "widen": normalize(spec).get("widen"),
@@ -443,8 +443,8 @@ def probe_paths(probes: list[str] | dict) -> list[Path]:
 
 def build_tables(study: Path, out_dir: Path) -> dict[str, pd.DataFrame]:
     """The tables of the module docstring (:data:`archssl.catalog.figures.TABLES`) from ``study``, the manifest
-    JSON the workflow writes (probe files, folders, baseline, image size), written to ``out_dir`` with the
-    manifest's ``study.json`` for the figures; returns them by name."""
+    JSON the workflow writes (probe files, folders, baseline, image size), written to ``out_dir`` as
+    ``<name>.csv``, with ``study.json`` (the manifest's keys the figures read); returns them by name."""
     man = read_json(study, "study manifest", ("probes", "archs_dir", "pretrain_dir", "image_size", "baseline",
                                                "reference"))
     probe_files = probe_paths(man["probes"])

@@ -23,6 +23,11 @@ from archssl.integrity import CorruptArtifact, set_aside
 from archssl.methods.patches import PatchConfig, patch_average_features
 from archssl.runtime import normalize, to_float
 from archssl.runtime import select_device
+from archssl.catalog.datasets import DATASETS
+from archssl.data import open_ref
+from archssl.plan import FeaturesExec
+from archssl.plan.stages import stage_digest
+from archssl.utils import code_version
 
 log = logging.getLogger("archssl.features")
 
@@ -87,12 +92,6 @@ def run_features_job(job, backbone_path: Path, datasets: Sequence[str], outs: Se
     The backbone is checked first (:func:`archssl.archs.checkpoint.load_backbone`); one that fails is set aside
     as ``backbone.pt.corrupt`` (so the workflow's rerun rebuilds it) and :class:`archssl.integrity.CorruptArtifact`
     raised, naming it."""
-    from archssl.catalog.datasets import DATASETS
-    from archssl.data import open_ref
-    from archssl.plan import FeaturesExec
-    from archssl.plan.stages import stage_digest
-    from archssl.utils import code_version
-
     exe = exe or FeaturesExec()
     if len(datasets) != len(outs):
         raise ValueError(f"{len(datasets)} datasets but {len(outs)} output files")

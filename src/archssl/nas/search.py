@@ -38,7 +38,7 @@ Outputs in ``out_dir`` (each written atomically with :func:`archssl.utils.atomic
   loss (SSL part) and count, the weight lr, the expected size (params, FLOPs) under ``softmax(alpha)``, the
   argmax architecture's size and compact string, seconds.
 - ``genotype.yaml``: the derived architecture (argmax per block) as an ordinary mobilenetv2 spec (the format
-  of :func:`archssl.archs.save_spec`, readable by :func:`archssl.archs.load_spec`), written last: its
+  of :func:`archssl.catalog.archs.save_spec`, readable by :func:`archssl.catalog.archs.load_spec`), written last: its
   presence means the search finished.
 
 Progress goes to ``logging.getLogger("archssl.nas")``: per epoch the losses, the expected size and the argmax
@@ -62,6 +62,11 @@ from archssl.integrity import load_checkpoint, save_checkpoint, set_aside
 from archssl.nas.supernet import SuperNet, frozen_weights, set_paths, size_penalty
 from archssl.utils import atomic_path, stable_hash
 from archssl.runtime import select_device, prepare_training_layout
+from archssl.catalog.archs import arch_id
+from archssl.catalog import METHODS
+from archssl.train.augment import AugmentConfig, ViewMaker
+from archssl.train.loop import autocast_dtype
+from archssl.train.optim import build_optimizer
 
 log = logging.getLogger("archssl.nas")
 
@@ -84,7 +89,7 @@ def _generator(seed: int, epoch: int, salt: int) -> torch.Generator:
 
 def split_indices(n: int, settings: dict, where: str = "nas") -> tuple[torch.Tensor, torch.Tensor]:
     """(held-out indices, weight-training indices) of an ``n``-image set: a seeded permutation (``seed``) cut
-    at the held-out count of :func:`~archssl.nas.space.holdout_split`."""
+    at the held-out count of :func:`~archssl.catalog.nas.holdout_split`."""
     held, _ = holdout_split(n, settings, where)
     perm = torch.randperm(n, generator=_generator(settings["seed"], 0, _SPLIT))
     return perm[:held], perm[held:]
@@ -128,10 +133,8 @@ def _trajectory_rows(net: SuperNet, epoch: int, arch_steps: int) -> list[dict]:
 
 
 def genotype_text(spec: dict, space_note: str = "") -> str:
-    """The YAML text of a genotype: :func:`archssl.archs.save_spec`'s format (id comment, then the spec)."""
+    """The YAML text of a genotype: :func:`archssl.catalog.archs.save_spec`'s format (id comment, then the spec)."""
     import yaml
-
-    from archssl.catalog.archs import arch_id
 
     head = f"# archssl architecture {arch_id(spec)}\n" + (f"# {space_note}\n" if space_note else "")
     return head + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None)
@@ -142,17 +145,12 @@ def search(dataset, out_dir, method: str = "simclr", method_params: dict | None 
            stop_after_epochs: int | None = None, where: str = "nas") -> Path:
     """Search the ProxylessNAS space with ``method``'s loss on ``dataset`` (items: uint8 ``(3, H, W)``, label).
 
-    ``settings``: see :func:`archssl.nas.space.validate_settings` (keys, defaults, checks; errors name the
+    ``settings``: see :func:`archssl.catalog.nas.validate_settings` (keys, defaults, checks; errors name the
     key under ``where``). ``method_params``: the method's own keys; its ``augment`` overrides
     ``settings.augment``, and its pretraining overrides (``optimizer``, ``epochs``, ...) are not read here.
     ``stop_after_epochs`` ends the search early, leaving the checkpoint and no ``genotype.yaml`` (to test and
     use resume). Returns the path of ``genotype.yaml`` (or of the checkpoint when stopped early).
     """
-    from archssl.catalog import METHODS
-    from archssl.train.augment import AugmentConfig, ViewMaker
-    from archssl.train.loop import autocast_dtype
-    from archssl.train.optim import build_optimizer
-
     if dataset is None or len(dataset) == 0:
         raise ValueError("search needs a non-empty pretraining dataset")
     s = validate_settings(settings, where, dataset_size=len(dataset))
@@ -295,7 +293,6 @@ def search(dataset, out_dir, method: str = "simclr", method_params: dict | None 
     note = (f"ProxylessNAS search ({method}): {space.size(net.argmax_choices(), 'params')} params, "
             f"{space.size(net.argmax_choices(), 'flops')} FLOPs at {space.image_size} px")
     _write(geno_path, genotype_text(spec, note))
-    from archssl.catalog.archs import arch_id
 
     log.info("derived architecture %s: %s", arch_id(spec), net.describe())
     return geno_path

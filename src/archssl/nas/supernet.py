@@ -33,7 +33,7 @@ here the pair's other op still runs (detached) and the block's logits get their 
 
 Sizes. :meth:`SuperNet.expected_size` is the expected parameter count (or FLOPs at the space's image size) of
 the sampled network, ``constant + sum_b softmax(alpha_b) . cost_b``, differentiable in ``alpha``; the per-op
-costs are the closed-form traces of :mod:`archssl.nas.space`. With ``paired=True`` each block's expectation is
+costs are the closed-form traces of :mod:`archssl.catalog.nas`. With ``paired=True`` each block's expectation is
 over its current pair with the renormalised ``q`` (the network an architecture step samples from, which is
 what ProxylessNAS's ``two`` mode penalises). :func:`size_penalty` applies ProxylessNAS's ``mul#log`` or
 ``add#linear`` form.
@@ -56,6 +56,7 @@ from archssl.archs.nets.backbone import Backbone, init_conv_bn
 from archssl.archs.nets.mobilenetv2 import ConvBNReLU, InvertedResidual
 from archssl.catalog.archs.families.mobilenetv2 import block_plan, stage_channels
 from archssl.catalog.nas import ZERO, SearchSpace, Slot, build_space, parse_op
+from archssl.archs import build
 
 #: per block: (active op index, other op index of the pair or None)
 Paths = list[tuple[int, "int | None"]]
@@ -66,7 +67,7 @@ class MixedOp(nn.Module):
 
     ``active`` is the index of the op that runs; ``other`` the pair's second op in pair mode (else None).
     ``cost_params`` / ``cost_flops`` (float64, non-persistent buffers) are the ops' cost differences of
-    :class:`~archssl.nas.space.SearchSpace` (``delta``)."""
+    :class:`~archssl.catalog.nas.SearchSpace` (``delta``)."""
 
     def __init__(self, slot: Slot, cost_params: Sequence[int], cost_flops: Sequence[int]):
         super().__init__()
@@ -108,7 +109,7 @@ class MixedOp(nn.Module):
 
 
 class SuperNet(Backbone):
-    """The ProxylessNAS supernet of ``space`` (default: :func:`~archssl.nas.space.build_space` ()).
+    """The ProxylessNAS supernet of ``space`` (default: :func:`~archssl.catalog.nas.build_space` ()).
 
     Deterministic given ``torch.manual_seed``: the weights get the family's initialisation, the logits
     ``N(0, arch_init_std^2)`` (ProxylessNAS: 1e-3). It starts with every block's first op active.
@@ -302,8 +303,6 @@ class SuperNet(Backbone):
 
     def export(self, choices: Sequence[int] | None = None) -> tuple[dict, Backbone]:
         """(spec, stand-alone backbone with these weights) for ``choices`` (default: the argmax architecture)."""
-        from archssl.archs import build
-
         choices = self.argmax_choices() if choices is None else list(choices)
         spec = self.space.spec(choices)
         net = build(spec)
@@ -348,7 +347,7 @@ def set_paths(module: nn.Module, paths: Paths) -> None:
 
 def size_penalty(loss: torch.Tensor, expected: torch.Tensor, target: dict) -> torch.Tensor:
     """The size-regularised loss of ProxylessNAS (``add_regularization_loss``), ``target`` as validated by
-    :func:`archssl.nas.space.validate_settings`:
+    :func:`archssl.catalog.nas.validate_settings`:
 
     - ``mul_log`` (``mul#log``): ``alpha * loss * (log(E) / log(value)) ** beta`` (assumes ``loss > 0``, as
       the contrastive and cross-entropy losses are);

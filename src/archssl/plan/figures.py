@@ -6,18 +6,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
-
 from archssl.catalog.figures import FIGURE_KINDS, TABLES, StudyFacts
 from archssl.config import flat_items
 from archssl.plan.specs import PretrainJob
 
-if TYPE_CHECKING:  # pragma: no cover
-    from archssl.plan.study import Plan
 
-#: the figure kinds drawn per method (``<figure>_<method>``), in the order a study lists them
+#: the built-in figure kinds drawn per method (``<figure>_<method>``), in the order a study lists them
 FIGURES = tuple(name for name, kind in FIGURE_KINDS.items() if kind.scope == "method")
-#: the figure kinds of the whole study (their stem is the name alone)
+#: the built-in figure kinds of the whole study (their stem is the name alone)
 STUDY_FIGURES = tuple(name for name, kind in FIGURE_KINDS.items() if kind.scope == "study")
 #: the knobs of the Good-practices figures: what a run's changed params may touch to join a knob's series
 KNOB_KEYS = {"negatives": ("queue_size", "negatives", "batch_size"), "heads": ("head",),
@@ -72,13 +68,14 @@ def tsne_rows(runs: dict) -> list[dict]:
 
 def split_stem(stem: str) -> tuple[str, str]:
     """(figure, method) of a figure stem from :func:`planned_figures`; method names may hold underscores
-    (variants), so the split is by the known figure names."""
-    if stem in STUDY_FIGURES:
+    (variants), so the split is by the registered figure kinds' names."""
+    per_method = [name for name, kind in FIGURE_KINDS.items() if kind.scope == "method"]
+    if stem in FIGURE_KINDS and FIGURE_KINDS[stem].scope == "study":
         return stem, ""
-    for name in FIGURES:
+    for name in per_method:
         if stem.startswith(name + "_"):
             return name, stem[len(name) + 1:]
-    raise ValueError(f"{stem!r} is not a figure stem (<figure>_<method> with a figure of {', '.join(FIGURES)})")
+    raise ValueError(f"{stem!r} is not a figure stem (<figure>_<method> with a figure of {', '.join(per_method)})")
 
 
 def planned_figures(methods, baseline: str, variants=(), untrained=(), *, n_datasets: int = 2,
@@ -110,25 +107,6 @@ def planned_tables(multi_tap: bool, variants: bool) -> list[str]:
     """The tables a study writes (:data:`~archssl.catalog.figures.TABLES`, in order): all of them but ``taps``
     (only with ``multi_tap``: several taps probed) and ``ablations`` (only with ``variants``)."""
     return [t for t in TABLES if (t != "taps" or multi_tap) and (t != "ablations" or variants)]
-
-
-def caption_facts(plan: Plan) -> dict:
-    """The plan's facts the figure captions state (``snakemake.params.study`` in
-    ``workflow/report/figures/*.rst``): sizes, the reference, the baseline, the intervals' settings."""
-    cfg = plan.config
-    return {
-        "n_archs": len(plan.archs),
-        "families": sorted({s["family"] for s in plan.archs.values()}),
-        "datasets": plan.downstream,
-        "reference": plan.reference,
-        "baseline": cfg["analysis"]["baseline"],
-        "methods": plan.methods,
-        "n_resamples": cfg["analysis"]["bootstrap"]["n_resamples"],
-        "confidence": cfg["analysis"]["bootstrap"]["confidence"],
-        "taps": list(cfg["features"]["taps"]),
-        "topk": cfg["analysis"]["topk"],
-        "probe": plan.probe.name,
-    }
 
 
 def manifest_runs(runs: dict, pretrain: dict) -> dict:

@@ -3,7 +3,7 @@
 Each named search becomes
 
 - a :class:`NASSearchJob` (the ``nas_search`` rule's param: every value that decides the search's result, the
-  settings with every default of :func:`archssl.nas.validate_settings`, the SSL method with its resolved params,
+  settings with every default of :func:`archssl.catalog.nas.validate_settings`, the SSL method with its resolved params,
   where the images are read), and its execution settings (:class:`archssl.plan.PretrainExec`: device, workers,
   checkpoint interval; the rule's ``--exec`` resource, which reruns nothing when it changes);
 - the architecture ``nas-NAME`` of the study, known by name from the start (its spec is what the search writes,
@@ -15,7 +15,7 @@ Each named search becomes
   target counts parameters), without duplicates; deterministic given ``seed``, in closed form (the space's
   per-op costs, no network built). They are ordinary specs of the study (content ids, ``arch_spec`` rule).
 
-Keys of a search besides the search settings (:data:`archssl.nas.DEFAULTS`): ``method`` (default ``simclr``),
+Keys of a search besides the search settings (:data:`archssl.catalog.nas.DEFAULTS`): ``method`` (default ``simclr``),
 ``method_params`` (the method's own params; default: ``pretrain.method_params.<method>``), ``dataset`` /
 ``split`` (default ``data.pretrain`` / ``data.pretrain_split``), ``random``. Defaults that come from the study:
 ``image_size`` (``data.image_size``), ``seed`` (the study's ``seed``), ``augment`` (the pretraining

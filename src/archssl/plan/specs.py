@@ -48,7 +48,7 @@ class Spec:
 @dataclass(frozen=True)
 class DataRef(Spec):
     """Where one dataset split is read from and how it is opened: ``root`` is what
-    :meth:`archssl.data.DatasetSource.open` takes (for built-in sets the folder of generated sets); None
+    :meth:`archssl.catalog.datasets.DatasetInfo.open` takes (for built-in sets the folder of generated sets); None
     when the config does not say where an on-disk set lives (the plan's ``problems`` say so).
     :func:`archssl.data.open_ref` opens it."""
 

@@ -16,7 +16,7 @@ from archssl.params import ParamError
 from archssl.plan.checks import (check_datasets, check_image_size, check_patch_size, check_runs, check_taps,
                                  params_key, pretrain_set)
 from archssl.plan.execution import FeaturesExec, PretrainExec, ProbeExec
-from archssl.plan.figures import manifest_runs, planned_figures, tsne_rows
+from archssl.plan.figures import manifest_runs, planned_figures, planned_tables, several_taps, tsne_rows
 from archssl.plan.nas import plan_nas
 from archssl.plan.specs import DataRef, FeaturesJob, PretrainJob, ProbeJob, dataset_ref
 
@@ -77,6 +77,29 @@ class Plan:
         return {"arch": arch, "dataset": ds, "tap": tap, "rows": rows, "classes": classes, "per_class": per_class,
                 "seed": self.config["seed"],
                 "files": {n: f"{self.results}/features/{n}/{arch}/{ds}.h5" for n in names}}
+
+    @property
+    def tables(self) -> list[str]:
+        """The tables the study writes (:func:`archssl.plan.figures.planned_tables`)."""
+        return planned_tables(several_taps(self.config), bool(self.variants))
+
+    def caption_facts(self) -> dict:
+        """The facts the figure captions state (``snakemake.params.study`` in ``workflow/report/figures/*.rst``):
+        sizes, the reference, the baseline, the intervals' settings."""
+        cfg = self.config
+        return {
+            "n_archs": len(self.archs),
+            "families": sorted({s["family"] for s in self.archs.values()}),
+            "datasets": self.downstream,
+            "reference": self.reference,
+            "baseline": cfg["analysis"]["baseline"],
+            "methods": self.methods,
+            "n_resamples": cfg["analysis"]["bootstrap"]["n_resamples"],
+            "confidence": cfg["analysis"]["bootstrap"]["confidence"],
+            "taps": list(cfg["features"]["taps"]),
+            "topk": cfg["analysis"]["topk"],
+            "probe": self.probe.name,
+        }
 
     def status_targets(self) -> dict:
         """What :func:`archssl.status.stale_artifacts` checks of this study, as plain JSON (the workflow passes
@@ -179,7 +202,7 @@ def plan(cfg: dict) -> Plan:
     figures = planned_figures(cfg["methods"], cfg["analysis"]["baseline"],
                               [n for n, r in runs.items() if r.is_variant and r.against is not None],
                               untrained=untrained, n_datasets=len(d["downstream"]), n_archs=len(archs),
-                              multi_tap=cfg["probe"]["tap"] == "all" and len(cfg["features"]["taps"]) >= 2,
+                              multi_tap=several_taps(cfg),
                               widths=any(len({(w, r) for g, w, r in shapes if g == f}) >= 2 for f in fams),
                               ranked=[m for m, r in runs.items() if not r.is_variant and m not in untrained
                                       and m != cfg["analysis"]["baseline"]],

@@ -25,14 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from archssl.runtime import normalize
+from archssl.config import load_schema
 
 GREY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 
 
 def _default(key: str):
     """The schema's default of ``pretrain.augment.<key>`` (lists as tuples)."""
-    from archssl.config import load_schema
-
     v = load_schema()["properties"]["pretrain"]["properties"]["augment"]["properties"][key]["default"]
     return tuple(v) if isinstance(v, list) else v
 

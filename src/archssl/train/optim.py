@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from archssl.plan import section
+
 
 class LARS(torch.optim.Optimizer):
     """LARS (You et al. 2017) as used by SimCLR: SGD with momentum whose per-layer learning rate is scaled
@@ -52,8 +54,6 @@ class LARS(torch.optim.Optimizer):
 def build_optimizer(params, cfg: dict, batch_size: int) -> torch.optim.Optimizer:
     """``cfg``: a ``pretrain.optimizer`` mapping {name: lars|sgd|adamw, lr, scale_lr_by_batch (lr * batch/256),
     weight_decay, momentum, trust_coefficient, nesterov}; unset keys take the schema's defaults."""
-    from archssl.plan import section
-
     cfg = section("pretrain", {"optimizer": cfg})["optimizer"]
     name = cfg["name"]
     lr = float(cfg["lr"])

@@ -46,7 +46,8 @@ def draw(data: FigureData, method: str):
                 row = c.loc[(a, b)]
                 txt = f"{row['value']:.2f}"
                 if np.isfinite(row["ci_lo"]):
-                    txt += f"\n[{row['ci_lo']:.2f},\n{row['ci_hi']:.2f}]" if k > 5 else f"\n[{row['ci_lo']:.2f}, {row['ci_hi']:.2f}]"
+                    txt += (f"\n[{row['ci_lo']:.2f},\n{row['ci_hi']:.2f}]" if k > 5
+                            else f"\n[{row['ci_lo']:.2f}, {row['ci_hi']:.2f}]")
                 ax.text(j, i, txt, ha="center", va="center", fontsize=size - (1 if k > 5 else 0),
                         color="white" if abs(row["value"]) > 0.6 else "black", linespacing=0.95)
         ax.set_xticks(range(k), datasets, rotation=40, ha="right", fontsize=8)

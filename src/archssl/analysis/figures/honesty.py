@@ -29,7 +29,8 @@ def draw(data: FigureData, method: str):
         ax.errorbar(i + 0.28, r["mean_gain"], yerr=yerr([r["mean_gain"]], [r["ci_lo"]], [r["ci_hi"]]), fmt="D",
                     color="black", ms=5, capsize=3, zorder=3)
         p = r.get("wilcoxon_p", float("nan"))
-        ax.annotate(f"{int(r['wins'])}/{int(r['n'])}\np={p:.2g}" if np.isfinite(p) else f"{int(r['wins'])}/{int(r['n'])}",
+        wins = f"{int(r['wins'])}/{int(r['n'])}"
+        ax.annotate(f"{wins}\np={p:.2g}" if np.isfinite(p) else wins,
                     (i, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=7)
     ax.axhline(0, color="grey", lw=0.8, ls="--")
     ax.set_xticks(range(len(datasets)), datasets, rotation=30, ha="right", fontsize=8)

@@ -26,7 +26,7 @@ def draw(data: FigureData, method: str):
         scatter_ci(ax, j["pretext_value"], j[ds], [colors[fam[a]] for a in j.index],
                     y_lo=lo[ds].reindex(j.index).values, y_hi=hi[ds].reindex(j.index).values)
         r = pc.loc[ds] if ds in pc.index else None
-        ax.set_title(f"{ds}: rho = {ci(r['value'], r['ci_lo'], r['ci_hi'])}" if r is not None else ds,
+        ax.set_title(f"{ds}: rho = {ci(r['value'], r['ci_lo'], r['ci_hi'], '.2f')}" if r is not None else ds,
                      fontsize=9)
         ax.set_xlabel(metric, fontsize=8)
         ax.set_ylabel(f"{ds} accuracy", fontsize=8)

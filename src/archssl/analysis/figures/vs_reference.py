@@ -28,7 +28,7 @@ def draw(data: FigureData, method: str):
                     lo[ds].reindex(idx).values, hi[ds].reindex(idx).values)
         if (reference, ds) in c.index:
             r = c.loc[(reference, ds)]
-            title = (f"{ds}: rho = {ci(r['value'], r['ci_lo'], r['ci_hi'])}" if np.isfinite(r["value"])
+            title = (f"{ds}: rho = {ci(r['value'], r['ci_lo'], r['ci_hi'], '.2f')}" if np.isfinite(r["value"])
                      else f"{ds}: rho undefined (n = {int(r['n'])} architectures)")
         else:
             title = f"{ds}: rho n/a"

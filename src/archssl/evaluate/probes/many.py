@@ -11,6 +11,7 @@ import os
 from typing import Any, Callable, Iterable, Mapping, Union
 
 from .base import Probe, ProbeInputError, make_probe
+from archssl.evaluate.featurestore import FeatureFileError, FeatureSet, list_taps, read_features
 
 Resolver = Union[None, str, int, Mapping[str, Any], Callable[[dict], Any]]
 
@@ -46,8 +47,6 @@ def fit_many(
     label + 1 across splits (see :func:`~archssl.evaluate.probes.base.infer_num_classes`). ``on_error="record"`` turns a failing (source, tap) into a result with an
     ``error`` message instead of raising.
     """
-    from archssl.evaluate.featurestore import FeatureFileError, FeatureSet, list_taps, read_features
-
     if on_error not in ("raise", "record"):
         raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     prb = probe if isinstance(probe, Probe) else make_probe(probe, **dict(params or {}))
