@@ -148,7 +148,7 @@ def bare_snakefile(cfg: dict) -> str:
 """,
     ]
     if cfg["features"]["group_datasets"]:
-        out.append(f"""rule features_grouped:
+        out.append(f"""rule features:
     input:
         backbone="{res}/pretrain/{{method}}/{{arch}}/backbone.pt",
         data=[DATA_OF[d] for d in DOWN],
@@ -166,7 +166,7 @@ def bare_snakefile(cfg: dict) -> str:
     shell: "touch {{output}}"
 """)
     if cfg["probe"]["group_datasets"]:
-        out.append(f"""rule probe_grouped:
+        out.append(f"""rule probe:
     input: expand("{res}/features/{{{{method}}}}/{{{{arch}}}}/{{dataset}}.h5", dataset=DOWN)
     output: expand("{res}/probes/{{{{method}}}}/{{{{arch}}}}/{{dataset}}.json", dataset=DOWN)
     log: "{L}/probe/{{method}}/{{arch}}.log"

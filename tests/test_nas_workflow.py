@@ -153,7 +153,7 @@ def test_search_through_the_dag_resumes_reruns_nothing_and_only_its_arch(micro_d
     write_config(work, cfg)
     jobs = planned(work)
     rules = sorted(r for r, _ in jobs)
-    assert rules == sorted(["nas_search", "nas_arch_spec", "pretrain", "features_grouped", "probe_grouped", "tables",
+    assert rules == sorted(["nas_search", "nas_arch_spec", "pretrain", "features", "probe", "tables",
                             "figures", "nas_figures", "provenance", "all"]), rules
     for rule, wc in jobs:
         assert wc.get("arch", "nas-s0") == "nas-s0" and wc.get("search", "s0") == "s0", (rule, wc)

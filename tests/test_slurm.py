@@ -124,7 +124,7 @@ def test_micro_study_runs_as_slurm_jobs_with_the_shipped_profile(node_cpus, tmp_
     by_rule: dict[str, list[str]] = {}
     for job, slurm_id in submitted.items():
         by_rule.setdefault(rule_of.get(job, "group probes"), []).append(slurm_id)
-    assert {"prepare_data", "pretrain", "features_grouped", "group probes", "tables", "figures"} <= set(by_rule), by_rule
+    assert {"prepare_data", "pretrain", "features", "group probes", "tables", "figures"} <= set(by_rule), by_rule
     assert "probe" not in by_rule, by_rule  # no probe went to SLURM on its own
 
     # tiny jobs batched: the 4 probes went as 4 / group SLURM jobs, so fewer SLURM jobs than Snakemake jobs
@@ -146,7 +146,7 @@ def test_micro_study_runs_as_slurm_jobs_with_the_shipped_profile(node_cpus, tmp_
     # the config's resources (pretrain, features) and the shipped profile's default-resources (prepare_data:
     # no resources of its own) became the SLURM requests; --cores 64 capped none of them
     for rule, mem, limit, cpus in [("pretrain", "1500M", "00:15:00", threads),
-                                   ("features_grouped", "800M", "00:12:00", 1),
+                                   ("features", "800M", "00:12:00", 1),
                                    ("prepare_data", "4000M", "01:00:00", 1)]:
         for slurm_id in by_rule[rule]:
             rec = job_record(slurm_id)

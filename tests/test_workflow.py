@@ -127,7 +127,7 @@ def test_default_mini_study_groups_datasets_per_job(tmp_path):
     shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config.yaml")
     jobs = planned(tmp_path, config="config.yaml")
     rules = [r for r, _ in jobs]
-    assert rules.count("features_grouped") == 16 and rules.count("probe_grouped") == 16
+    assert rules.count("features") == 16 and rules.count("probe") == 16
     assert rules.count("pretrain") == 16 and rules.count("prepare_data") == 9
 
 
@@ -229,7 +229,7 @@ def test_a_dry_run_of_the_default_study_imports_no_torch(tmp_path):
            "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "-n"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env())
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "features_grouped" in r.stdout
+    assert re.search(r"^features\s+16$", r.stdout, flags=re.M), r.stdout[-3000:]  # one job per run and arch
     imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
     assert "snakemake" in imported and "archssl.plan" in imported
     assert not {m for m in imported if m.split(".")[0] in ("torch", "torchvision")}
@@ -299,9 +299,17 @@ def test_status_lists_the_results_of_edited_code_and_how_to_rerun_them(study, tm
     assert r.returncode == 0 and "every existing result was made by the code installed now" in r.stdout, r.stdout
     src = tmp_path / "src"
     shutil.copytree(ROOT / "src" / "archssl", src / "archssl")
-    with open(src / "archssl" / "methods" / "simclr.py", "a") as f:
-        f.write("\n# an edit to the loss module\n")
+    simclr = src / "archssl" / "methods" / "simclr.py"
     env_["PYTHONPATH"] = str(src)
+    # what does not compute is not code: a comment, a docstring, an import moved (archssl.codedigest)
+    text = simclr.read_text()
+    simclr.write_text(text.replace('"""', '"""An edited docstring. ', 1) + "\n# an edited comment\n")
+    r = subprocess.run([sys.executable, "-m", "archssl.cli", "status", "micro.yaml"], cwd=study,
+                       capture_output=True, text=True, env=env_)
+    assert r.returncode == 0 and "every existing result was made by the code installed now" in r.stdout, r.stdout
+    # an edit of the loss is
+    assert "sim = z @ z.t() / temperature" in text
+    simclr.write_text(text.replace("sim = z @ z.t() / temperature", "sim = z @ z.t() / (2 * temperature)"))
     r = subprocess.run([sys.executable, "-m", "archssl.cli", "status", "micro.yaml"], cwd=study,
                        capture_output=True, text=True, env=env_)
     assert r.returncode == 0, r.stderr
