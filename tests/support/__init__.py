@@ -3,7 +3,8 @@
 - :mod:`support.workflow`: running snakemake on a study folder (``snakemake``, ``planned``, ``write_config``,
   ``env``, ``failed_job_logs``) and the paths it needs (``ROOT``, ``BIN``);
 - :mod:`support.studies`: the micro study (``MICRO``, ``EXTRA_ARCH``) and building or copying whole studies
-  (``build_study``, ``copy_study``);
+  or their datasets (``build_study``, ``copy_study``, ``dataset_targets``; the session's builds are the
+  fixtures ``micro_data`` and ``finished`` of tests/conftest.py);
 - :mod:`support.report`: the Snakemake report opened in headless Chromium (``rendered_captions``,
   ``report_files``);
 - :mod:`support.fakes`: tiny copies of the real datasets in their on-disk formats.
