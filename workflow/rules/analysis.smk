@@ -12,21 +12,17 @@ TABLES = PLAN.tables
 
 # feature files are products of the study too (users read them): `all` asks for them, so one that was
 # set aside as corrupt is rebuilt even when the probes that read it are up to date
-FEATURES = expand(
-    f"{RES}/features/{{method}}/{{arch}}/{{dataset}}.h5", method=METHOD_NAMES, arch=ARCHS, dataset=DOWNSTREAM
-)
+FEATURES = expand(PATHS.features(), method=METHOD_NAMES, arch=ARCHS, dataset=DOWNSTREAM)
 # the t-SNE figure's feature files (and subsample), where the study varies the augmentation (else None)
 TSNE = PLAN.tsne()
 # the report's status section (archssl status): the study's artifacts, and today's code digest of each stage
 STATUS_TARGETS = PLAN.status_targets()
-PROBES = expand(
-    f"{RES}/probes/{{method}}/{{arch}}/{{dataset}}.json", method=METHOD_NAMES, arch=ARCHS, dataset=DOWNSTREAM
-)
+PROBES = expand(PATHS.probe(), method=METHOD_NAMES, arch=ARCHS, dataset=DOWNSTREAM)
 
 
 rule study_manifest:
     output:
-        f"{RES}/study.json",
+        PATHS.study_manifest,
     log:
         PATHS.log("study_manifest"),
     conda:
@@ -42,18 +38,15 @@ rule tables:
     input:
         # a path, not rules.study_manifest.output: a rule's output as input makes Snakemake hash the whole
         # probes list once per input file (quadratic: seconds at 5,000 probes)
-        manifest=f"{RES}/study.json",
+        manifest=PATHS.study_manifest,
         probes=PROBES,
-        specs=expand(f"{RES}/archs/{{arch}}.yaml", arch=ARCHS),
-        metrics=expand(f"{RES}/pretrain/{{method}}/{{arch}}/metrics.csv", method=METHOD_NAMES, arch=ARCHS),
+        specs=[PATHS.arch_spec(a) for a in ARCHS],
+        metrics=expand(PATHS.metrics(), method=METHOD_NAMES, arch=ARCHS),
     output:
-        **{
-            table: report(f"{RES}/tables/{table}.csv", category="Tables", caption=f"../report/{table}.rst")
-            for table in TABLES
-        },
-        meta=f"{RES}/tables/study.json",
+        **{table: report(PATHS.table(table), category="Tables", caption=f"../report/{table}.rst") for table in TABLES},
+        meta=PATHS.tables_meta,
         # what `archssl status` says: the results made by other code than today's, and the command rerunning them
-        status=report(f"{RES}/status.csv", category="Status", caption="../report/status.rst"),
+        status=report(PATHS.status_table, category="Status", caption="../report/status.rst"),
     log:
         PATHS.log("tables"),
     conda:
@@ -76,7 +69,7 @@ rule figures:
         [
             # grouped by method in the report (the study-wide ones on their own), captioned by figure kind
             report(
-                f"{RES}/figures/{stem}.png",
+                PATHS.figure(stem),
                 category="Figures",
                 subcategory=method or "study",
                 caption=f"../report/{FIGURE_KINDS[figure].caption}",
@@ -84,10 +77,10 @@ rule figures:
             for stem in PLAN.figures
             for figure, method in [split_stem(stem)]
         ],
-        [f"{RES}/figures/{stem}.pdf" for stem in PLAN.figures],
+        [PATHS.figure(stem, "pdf") for stem in PLAN.figures],
         # the numbers behind each figure, by figure kind and stem (what its caption states)
-        **({"tsne": f"{RES}/figures/tsne.csv"} if TSNE else {}),
-        numbers=f"{RES}/figures/numbers.json",
+        **({"tsne": PATHS.figure("tsne", "csv")} if TSNE else {}),
+        numbers=PATHS.figure("numbers", "json"),
         # the t-SNE coordinates and labels of every panel
     log:
         PATHS.log("figures"),
@@ -110,10 +103,10 @@ rule figures:
 
 rule provenance:
     input:
-        specs=expand(f"{RES}/archs/{{arch}}.yaml", arch=ARCHS),
+        specs=[PATHS.arch_spec(a) for a in ARCHS],
     output:
-        config=f"{RES}/config.resolved.yaml",
-        provenance=f"{RES}/provenance.json",
+        config=PATHS.config_resolved,
+        provenance=PATHS.provenance,
     log:
         PATHS.log("provenance"),
     conda:

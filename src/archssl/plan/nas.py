@@ -39,6 +39,7 @@ from archssl.catalog.datasets import DATASETS
 from archssl.catalog.methods import RESERVED_KEYS
 from archssl.catalog.nas import DEFAULTS, NASSettingsError, build_space, validate_settings
 from archssl.config import ConfigError
+from archssl.layout import Layout
 from archssl.params import ParamError
 from archssl.plan.checks import pretrain_set
 from archssl.plan.execution import PretrainExec, exec_args
@@ -139,9 +140,9 @@ class NASPlan:
                        "space": job.settings["space"], "image_size": job.settings["image_size"],
                        "target": job.settings["target"], "random": self.random.get(name, []),
                        "window": self.windows.get(name),
-                       "genotype": f"{results}/nas/{name}/genotype.yaml",
-                       "trajectory": f"{results}/nas/{name}/trajectory.csv",
-                       "metrics": f"{results}/nas/{name}/metrics.csv"}
+                       "genotype": Layout(results).nas_file("genotype.yaml", name),
+                       "trajectory": Layout(results).nas_file("trajectory.csv", name),
+                       "metrics": Layout(results).nas_file("metrics.csv", name)}
                 for name, job in self.searches.items()},
             "roles": self.roles(archs),
         }

@@ -15,6 +15,7 @@ from archssl.catalog.datasets import DATASETS
 from archssl.catalog.methods import PRETRAIN_OVERRIDES, RESERVED_KEYS
 from archssl.catalog.probes import EXECUTION_PARAMS
 from archssl.config import ConfigError
+from archssl.layout import Layout
 from archssl.params import check_keys
 from archssl.plan.execution import ProbeExec
 from archssl.plan.schema import section
@@ -65,7 +66,7 @@ def dataset_ref(name: str, data_cfg: dict, results: str, split: str | None = Non
     src = DATASETS.get(name)
     opts = copy.deepcopy((data_cfg.get("options") or {}).get(name) or {})
     if src.builtin:
-        return DataRef(name, split, f"{results}/data", True, opts)
+        return DataRef(name, split, Layout(results).data_dir, True, opts)
     roots = data_cfg.get("roots") or {}
     if name in roots:
         root = str(Path(roots[name]).expanduser())

@@ -12,6 +12,7 @@ from archssl.catalog.archs import ArchSpecError, arch_id, resolve
 from archssl.catalog.datasets import DATASETS
 from archssl.catalog.methods import PatchConfig
 from archssl.config import ConfigError, Run, resolve_run, validate_schema
+from archssl.layout import Layout
 from archssl.params import ParamError
 from archssl.plan.checks import (check_datasets, check_image_size, check_patch_size, check_runs, check_taps,
                                  params_key, pretrain_set)
@@ -76,7 +77,7 @@ class Plan:
         tap = self.probe.tap if self.probe.tap not in (None, "all") else None
         return {"arch": arch, "dataset": ds, "tap": tap, "rows": rows, "classes": classes, "per_class": per_class,
                 "seed": self.config["seed"],
-                "files": {n: f"{self.results}/features/{n}/{arch}/{ds}.h5" for n in names}}
+                "files": {n: Layout(self.results).features(n, arch, ds) for n in names}}
 
     @property
     def tables(self) -> list[str]:
@@ -116,12 +117,12 @@ class Plan:
     def manifest(self) -> dict:
         """What the tables and figures jobs read: the probe files (as a pattern), folders, reference,
         baseline, correlations, variants and the planned figures."""
-        res = self.results
+        paths = Layout(self.results)
         return {
             "study": self.config["study"],
-            "probes": {"pattern": f"{res}/probes/{{method}}/{{arch}}/{{dataset}}.json", "method": self.methods,
+            "probes": {"pattern": paths.probe(), "method": self.methods,
                        "arch": list(self.archs), "dataset": self.downstream},
-            "archs_dir": f"{res}/archs", "pretrain_dir": f"{res}/pretrain",
+            "archs_dir": paths.archs_dir, "pretrain_dir": paths.pretrain_root,
             "image_size": self.config["data"]["image_size"], "reference": self.reference,
             "baseline": self.config["analysis"]["baseline"], "correlations": self.config["analysis"]["correlations"],
             "variants": [{"variant": v, "method": self.runs[v].method, "against": self.runs[v].against,
