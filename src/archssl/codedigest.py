@@ -42,16 +42,16 @@ RELEASES = {"before-catalog": "9e1b80cd9b5780db08af8c3dd7d64482524944bb"}
 #: (weights, probe results and tables unchanged: tests/test_upgrade.py).
 EQUIVALENT: dict[str, dict[str, tuple[str, ...]]] = {
     "features": {"9614ebbf6678e638": ("64b3dad401d9d1b5",)},
-    "pretrain:byol": {"18f4b2aa27baee9a": ("2017a92c8bd0ceca",)},
-    "pretrain:exemplar": {"8012401cf9d6cbe8": ("3f5747da13284d39",)},
-    "pretrain:instdisc": {"44fa0783d40599f4": ("21a2809e3d43c8d7",)},
-    "pretrain:jigsaw": {"50784722bdd6eb4f": ("416f7fb3612101d4",)},
-    "pretrain:moco": {"5f44c452f8c8a4f0": ("adcf628739017e17",)},
-    "pretrain:random": {"f9b048d79b587836": ("ca35a6fb099e8020",)},
-    "pretrain:relpatch": {"cde72efd661eb86a": ("84a6f0f88229f9dc",)},
-    "pretrain:rotation": {"1f64d042b1073ec7": ("a2f866226cd73d68",)},
-    "pretrain:simclr": {"6089863cc148a8f1": ("509e89eda8f64afe",)},
-    "pretrain:supervised": {"76b397adaea19b5e": ("f3870cab37e5e9e2",)},
+    "pretrain:byol": {"0b40b6afbdc43f86": ("2017a92c8bd0ceca",)},
+    "pretrain:exemplar": {"3b79f1ad11e74443": ("3f5747da13284d39",)},
+    "pretrain:instdisc": {"cb3c458e0b3bd749": ("21a2809e3d43c8d7",)},
+    "pretrain:jigsaw": {"973cdd0dfecb6e7b": ("416f7fb3612101d4",)},
+    "pretrain:moco": {"6dfbe70c8010ccb3": ("adcf628739017e17",)},
+    "pretrain:random": {"e84d2baf6fa88d98": ("ca35a6fb099e8020",)},
+    "pretrain:relpatch": {"9bac503b26659b45": ("84a6f0f88229f9dc",)},
+    "pretrain:rotation": {"1638012e82c5cee7": ("a2f866226cd73d68",)},
+    "pretrain:simclr": {"ac5ab2fdeb0045ba": ("509e89eda8f64afe",)},
+    "pretrain:supervised": {"517f5a6d2f148bd6": ("f3870cab37e5e9e2",)},
     "probe": {"c2b59ec9c6176ebe": ("d4ead55224f95c4b",)},
 }
 

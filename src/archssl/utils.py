@@ -17,6 +17,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from archssl import __version__
+
 log = logging.getLogger("archssl")
 
 #: metrics.csv columns every pretraining run writes (``archssl.train.loop``); the method's own metrics come
@@ -104,8 +106,6 @@ def stable_hash(obj: Any, n: int = 12) -> str:
 
 def code_version() -> str:
     """The package version plus the git commit of the source tree when it is a checkout."""
-    from archssl import __version__
-
     try:
         here = Path(__file__).resolve().parent
         sha = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], capture_output=True,

@@ -5,7 +5,7 @@
     archssl nas-figures --study results/nas/study.json --tables-dir results/tables --out-dir results/nas
 
 ``nas-search`` runs one :class:`archssl.plan.nas.NASSearchJob` (the ``nas_search`` rule's param) with
-:func:`archssl.nas.search`: progress per epoch (losses, expected size, argmax architecture) goes to the log.
+:func:`archssl.nas.search.search`: progress per epoch (losses, expected size, argmax architecture) goes to the log.
 ``nas-spec`` writes the derived architecture as the study's spec file of ``nas-NAME`` (validated, normalized).
 """
 

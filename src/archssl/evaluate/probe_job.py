@@ -8,7 +8,9 @@ from pathlib import Path
 
 from archssl.evaluate.bootstrap import stable_seed
 from archssl.evaluate.featurestore import CorruptFeatureFile, FeatureFileError, list_taps, read_features
+from archssl.evaluate.probes.base import make_probe
 from archssl.integrity import seal_json, set_aside
+from archssl.plan import ProbeExec
 from archssl.plan.stages import stage_digest
 from archssl.utils import code_version, write_json
 
@@ -22,9 +24,6 @@ def run_probe(features: Path, out: Path, job, exe=None) -> dict:
     Each result carries ``test_ci`` (:func:`archssl.evaluate.probes.base.test_intervals`): the bootstrap
     interval of its test metrics over the test images, ``job.bootstrap``'s resamples and level, seeded with
     ``stable_seed(job.bootstrap["seed"], probe seed, method, arch, dataset, tap)`` (stored with it)."""
-    from archssl.evaluate.probes.base import make_probe
-    from archssl.plan import ProbeExec
-
     exe = exe or ProbeExec()
     features = Path(features)
     taps = list_taps(features)

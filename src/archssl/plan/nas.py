@@ -93,7 +93,7 @@ class NASSearchJob(Spec):
         return f"nas.searches.{self.search}"
 
     def run_settings(self, checkpoint_every: int = 1) -> dict:
-        """The settings :func:`archssl.nas.search` takes (the execution's checkpoint interval added)."""
+        """The settings :func:`archssl.nas.search.search` takes (the execution's checkpoint interval added)."""
         return {**copy.deepcopy(self.settings), "checkpoint_every": int(checkpoint_every)}
 
 
