@@ -168,6 +168,14 @@ def logs(work: Path, stage: str = "") -> str:
     return "\n".join(p.read_text() for p in sorted((work / "results" / "logs" / stage).rglob("*.log")))
 
 
+
+def garbage_bytes(n: int) -> bytes:
+    """``n`` random bytes, the same every run: a file of os.urandom bytes fails torch.load with an
+    UnpicklingError nearly always, but now and then (its first byte decides) with another error."""
+    import random
+
+    return random.Random(0).randbytes(n)
+
 def res(work: Path, *parts: str) -> Path:
     return work.joinpath("results", *parts)
 
@@ -188,7 +196,7 @@ def test_damaged_backbones_are_named_set_aside_and_rebuilt(study, undisturbed):
     truncated, garbage, altered = (res(study, "pretrain", m, a, "backbone.pt")
                                    for m, a in (("simclr", RESNET), ("random", MBV2), ("simclr", MBV2)))
     truncated.write_bytes(truncated.read_bytes()[:5000])
-    garbage.write_bytes(os.urandom(4096))
+    garbage.write_bytes(garbage_bytes(4096))
     state = torch.load(altered, weights_only=False)  # one weight changed by 10%, saved back as it was
     key = next(k for k, v in state["state_dict"].items() if v.is_floating_point() and v.numel() > 8)
     state["state_dict"][key] = state["state_dict"][key] * 1.1
@@ -276,7 +284,7 @@ def test_damaged_feature_files_are_set_aside_and_rebuilt(study, undisturbed):
     truncated, garbage, altered = (res(study, "features", m, a, "shape.h5")
                                    for m, a in (("random", RESNET), ("random", MBV2), ("simclr", RESNET)))
     truncated.write_bytes(truncated.read_bytes()[:2000])
-    garbage.write_bytes(os.urandom(5000))
+    garbage.write_bytes(garbage_bytes(5000))
     with h5py.File(altered, "r+") as f:
         f["test/features/prelogits"][0, 0] += 1.0
 
@@ -446,7 +454,7 @@ def test_nan_under_a_valid_digest_garbage_and_truncation_are_refused(tmp_path):
     save_sealed(s, tmp_path / "nan.pt")
     with pytest.raises(CorruptArtifact, match=r"nan.pt: checkpoint holds NaN/inf values in model\.w$"):
         load_sealed(tmp_path / "nan.pt", "checkpoint", finite=("model",))
-    (tmp_path / "g.pt").write_bytes(os.urandom(1000))
+    (tmp_path / "g.pt").write_bytes(garbage_bytes(1000))
     with pytest.raises(CorruptArtifact, match=r"g.pt: not a readable checkpoint \(UnpicklingError"):
         load_sealed(tmp_path / "g.pt", "checkpoint")
     good = save_sealed(_tiny_state(), tmp_path / "t.pt").read_bytes()
