@@ -1,10 +1,8 @@
-"""The one owner of result paths: where every artifact of a study lives under its results folder, and what a
-path stands for.
+"""The one owner of result paths: where every artifact of a study lives under its results folder.
 
 Every method returns a path under ``root``; called without arguments the wildcards stay in, which makes it a
 Snakemake pattern (``Layout("results").features()`` is ``results/features/{method}/{arch}/{dataset}.h5``).
-The rules declare their files with it, the jobs, tables and status read with it, and :meth:`Layout.identify`
-reads a path back into what it stands for (:class:`Target`: stage, run, architecture, dataset, search).
+The rules declare their files with it, and the plan, the tables and the status read with it.
 
 ::
 
@@ -23,23 +21,11 @@ reads a path back into what it stands for (:class:`Target`: stage, run, architec
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 #: the wildcards of the result patterns (a ``{method}`` is an entry of ``methods``: a method or a variant)
 RUN, ARCH, DATASET, SEARCH = "{method}", "{arch}", "{dataset}", "{search}"
 
-
-@dataclass(frozen=True)
-class Target:
-    """What a result path stands for: its stage and the names in it (None where the stage has none)."""
-
-    stage: str
-    run: str | None = None
-    arch: str | None = None
-    dataset: str | None = None
-    search: str | None = None
 
 
 class Layout:
@@ -150,37 +136,3 @@ class Layout:
     def log(self, stage: str, *names: str) -> str:
         """``logs/<stage>.log``, or ``logs/<stage>/<names...>.log``."""
         return f"{self.root}/logs/{'/'.join((stage, *names))}.log"
-
-    # ------------------------------------------------------------------------------------- identities
-    def identify(self, path: str | Path) -> Target | None:
-        """What ``path`` stands for (None: not a per-target result of this layout)."""
-        rel = _relative(path, self.root)
-        if rel is None:
-            return None
-        for stage, pattern in _PATTERNS:
-            m = pattern.fullmatch(rel)
-            if m:
-                return Target(stage, **m.groupdict())
-        return None
-
-
-_NAME = r"[^/]+"
-_PATTERNS = [
-    ("dataset", re.compile(rf"data/(?P<dataset>{_NAME})/images\.h5")),
-    ("arch_spec", re.compile(rf"archs/(?P<arch>{_NAME})\.yaml")),
-    ("pretrain", re.compile(rf"pretrain/(?P<run>{_NAME})/(?P<arch>{_NAME})/backbone\.pt")),
-    ("features", re.compile(rf"features/(?P<run>{_NAME})/(?P<arch>{_NAME})/(?P<dataset>{_NAME})\.h5")),
-    ("probe", re.compile(rf"probes/(?P<run>{_NAME})/(?P<arch>{_NAME})/(?P<dataset>{_NAME})\.json")),
-    ("nas_search", re.compile(rf"nas/(?P<search>{_NAME})/genotype\.yaml")),
-]
-
-
-def _relative(path: str | Path, root: str) -> str | None:
-    p, r = Path(path), Path(root)
-    try:
-        return p.relative_to(r).as_posix()
-    except ValueError:
-        try:
-            return p.resolve().relative_to(r.resolve()).as_posix()
-        except ValueError:
-            return None

@@ -1,7 +1,8 @@
 """The stage table: for each stage whose jobs run a job spec, the spec and execution classes, the ``archssl``
 command that runs one job, the package modules its results depend on (their code digest, recorded in each
-result and compared by ``archssl status``) and the layout paths of its results. The CLI parses ``--job`` /
-``--exec`` with it, the rules pass specs and execution settings through it, and the status reads it.
+result and compared by ``archssl status``); the paths of its results are :class:`archssl.layout.Layout`'s.
+The CLI parses ``--job`` / ``--exec`` with it, the rules pass specs and execution settings through it, and the
+status reads it.
 
 Adding a stage is one row here, its rule file and the function its command runs.
 """
@@ -32,8 +33,6 @@ class Stage:
     command: str
     #: package-relative modules (files or folders) whose code decides the stage's results
     modules: tuple[str, ...]
-    #: the :class:`archssl.layout.Layout` methods of the stage's per-target results
-    outputs: tuple[str, ...]
 
     def parse_job(self, d: dict):
         return self.job.from_dict(d)
@@ -45,20 +44,17 @@ class Stage:
 STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("pretrain", PretrainJob, PretrainExec, "pretrain",
           (*_COMMON, "train", "archs", "data", "distributed.py", "methods/base.py", "methods/common.py",
-           "methods/heads.py", "methods/patches.py", "catalog/methods", "catalog/archs", "catalog/datasets", "plan/specs.py", "plan/execution.py", "plan/schema.py"),
-          ("backbone", "metrics")),
+           "methods/heads.py", "methods/patches.py", "catalog/methods", "catalog/archs", "catalog/datasets",
+           "plan/specs.py", "plan/execution.py", "plan/schema.py")),
     Stage("features", FeaturesJob, FeaturesExec, "features",
           (*_COMMON, "evaluate/features.py", "evaluate/featurestore.py", "archs", "catalog/archs", "data",
-           "catalog/datasets", "methods/patches.py", "catalog/methods/patches.py", "train/augment.py"),
-          ("features",)),
+           "catalog/datasets", "methods/patches.py", "catalog/methods/patches.py", "train/augment.py")),
     Stage("probe", ProbeJob, ProbeExec, "probe",
           (*_COMMON, "evaluate/probes", "evaluate/probe_job.py", "evaluate/featurestore.py", "evaluate/bootstrap.py",
-           "catalog/probes"),
-          ("probe",)),
+           "catalog/probes")),
     Stage("nas", NASSearchJob, PretrainExec, "nas-search",
           (*_COMMON, "nas", "train", "archs", "catalog/archs", "data", "catalog/datasets", "methods",
-           "catalog/methods", "catalog/nas.py", "distributed.py"),
-          ()),
+           "catalog/methods", "catalog/nas.py", "distributed.py")),
 )}
 
 
